@@ -2,8 +2,9 @@ package storage
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrInvalidKey is returned by [CleanKey] for a key that could reach
@@ -15,24 +16,34 @@ var ErrInvalidKey = fmt.Errorf("storage: invalid key: %w", ErrNotExist)
 // MaxKeyLen bounds a cleaned key, in bytes.
 const MaxKeyLen = 4096
 
+// maxDecodes is how many further rounds of percent-decoding a segment may
+// need before it stops changing; a segment encoded more deeply than that is
+// refused.
+const maxDecodes = 3
+
 // CleanKey turns the decoded path of a URL (below a mount's prefix) into a
 // key: slash-separated, no leading or trailing slash, no empty segment. It
 // is the only place where keys are validated, and it rejects rather than
 // repairs anything suspicious:
 //
 //   - "." and ".." segments, also when they are still percent-encoded once
-//     more ("%2e%2e", "%252e%252e" after the server's own decoding);
+//     or more ("%2e%2e", "%252e%252e" after the server's own decoding);
 //   - a segment that decodes to something holding "/" or "\" ("..%2f");
-//   - backslashes, NUL and other control characters;
-//   - keys longer than [MaxKeyLen] or that are not valid UTF-8.
+//   - backslashes, NUL and other control characters (C0, DEL and C1), also
+//     when they appear only after further percent-decoding ("%00", "%0a");
+//   - keys longer than [MaxKeyLen], keys that are not valid UTF-8 (this
+//     includes overlong encodings such as "\xc0\xae"), and segments that
+//     become invalid UTF-8 after further decoding ("%c0%ae");
+//   - segments still changing after three further rounds of decoding.
 //
-// The empty key (the mount's root) is valid. Hidden files ("." prefixes)
-// are a backend's policy, not checked here.
+// Further decoding is lenient: a '%' not followed by two hex digits stays
+// literal, so names such as "100%" and "50%off" are valid keys.
+//
+// On success the key is a fixed point: CleanKey(key) returns key. The empty
+// key (the mount's root) is valid. Hidden files ("." prefixes) are a
+// backend's policy, not checked here.
 func CleanKey(p string) (string, error) {
 	if len(p) > MaxKeyLen {
-		return "", ErrInvalidKey
-	}
-	if strings.ContainsAny(p, "\\") {
 		return "", ErrInvalidKey
 	}
 	var b strings.Builder
@@ -52,29 +63,75 @@ func CleanKey(p string) (string, error) {
 	return b.String(), nil
 }
 
+// validSegment reports whether seg, and every form it takes after up to
+// maxDecodes further rounds of percent-decoding, is a plain name: valid
+// UTF-8, no control character, no separator, not a dot segment. A later
+// layer (a proxy, an object store, an X-Accel location) that decodes once
+// more must not see a traversal either.
 func validSegment(seg string) bool {
-	for _, r := range seg {
-		if r < 0x20 || r == 0x7f || r == '\\' || r == 0xfffd {
-			// 0xfffd is also what invalid UTF-8 decodes to.
+	for i := 0; ; i++ {
+		if seg == "." || seg == ".." || !plainName(seg) {
 			return false
 		}
-	}
-	// Decode repeatedly: a segment that becomes a dot segment or grows a
-	// separator after any number of further decodings is refused, whatever
-	// a later layer (a proxy, an object store) might do with it.
-	for range 4 {
-		if seg == "." || seg == ".." || strings.ContainsAny(seg, "/\\\x00") {
+		dec := unescapeLenient(seg)
+		if dec == seg {
+			return true
+		}
+		if i == maxDecodes {
 			return false
-		}
-		if !strings.Contains(seg, "%") {
-			return true
-		}
-		dec, err := url.PathUnescape(seg)
-		if err != nil || dec == seg {
-			// Not an escape sequence: a literal '%' in a name is fine.
-			return true
 		}
 		seg = dec
 	}
-	return false
+}
+
+// plainName reports whether s is valid UTF-8 without separators or control
+// characters.
+func plainName(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r == '\\' || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// unescapeLenient decodes every "%XX" with two hex digits and leaves any
+// other '%' as it is, the way the most permissive decoder a request might
+// meet later would.
+func unescapeLenient(s string) string {
+	i := strings.IndexByte(s, '%')
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
 }
