@@ -1,0 +1,14 @@
+// Package rangeio owns the byte-range side of rangeserve: parsing the HTTP
+// Range header with limits ([Parse]), byte-range math ([Range]), the
+// streamed multipart/byteranges writer ([Multipart]), the pooled copy from
+// an [io.ReaderAt] ([CopyAt]), and io.ReaderAt adapters such as the block
+// cache (blockcache.go) that sits in front of slow object stores.
+//
+// rangeio imports nothing of rangeserve's: it is a leaf on the standard
+// library, so storage backends and the HTTP layer can both use it. It does
+// not decide HTTP status codes or write HTTP headers; it tells the caller
+// which case applies (see [ErrInvalid], [ErrUnsatisfiable], [ErrTooMany]) and
+// moves bytes. Zero-copy transfer (sendfile) of local files is not done
+// here: it needs the *os.File itself, which the HTTP layer hands to
+// net/http directly.
+package rangeio
