@@ -1,0 +1,392 @@
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Query parameters of a signed link. They are credentials, not part of a
+// file's identity: see [StripParams].
+const (
+	ParamExp   = "exp"   // expiry, Unix seconds
+	ParamKeyID = "kid"   // id of the signing [Key]
+	ParamScope = "scope" // optional key prefix the link is valid for
+	ParamIP    = "ip"    // optional client IP the link is bound to
+	ParamSig   = "sig"   // HMAC-SHA256, URL-safe base64 without padding
+)
+
+var linkParams = [...]string{ParamExp, ParamKeyID, ParamScope, ParamIP, ParamSig}
+
+// StripParams deletes the signed-link parameters ([ParamExp],
+// [ParamKeyID], [ParamScope], [ParamIP], [ParamSig]) from v in place. Call
+// it on anything that must not vary with, or leak, the credentials: cache
+// keys, forwarded query strings, access logs.
+func StripParams(v url.Values) {
+	for _, p := range linkParams {
+		v.Del(p)
+	}
+}
+
+// IsParam reports whether name is one of the signed-link parameters.
+func IsParam(name string) bool {
+	for _, p := range linkParams {
+		if name == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Limits and defaults of a [Signer].
+const (
+	// MinSecretLen is the shortest [Key.Secret] NewSigner accepts, in bytes.
+	MinSecretLen = 32
+	// MaxTTL is the longest lifetime Sign accepts for a link.
+	MaxTTL = 365 * 24 * time.Hour
+	// DefaultMaxGrace is [SignerOptions.MaxGrace] when left zero.
+	DefaultMaxGrace = 6 * time.Hour
+	// maxSkew bounds SignerOptions.Skew: a larger tolerance is a config
+	// mistake, not clock drift.
+	maxSkew = 10 * time.Minute
+	// maxKeyID bounds a Key.ID, in bytes.
+	maxKeyID = 64
+)
+
+// Errors returned by [Signer.Verify]. Every error wraps exactly one of them;
+// only ErrExpired may be told apart in a response body, and only because it
+// is returned after the signature checked out.
+var (
+	// ErrMissing means the request carries none of the link parameters.
+	ErrMissing = errors.New("auth: no signed-link parameters")
+	// ErrMalformed means a link parameter is duplicated, missing or not
+	// parseable (bad base64, non-numeric exp, unclean scope).
+	ErrMalformed = errors.New("auth: malformed signed link")
+	// ErrBadSignature means the signature does not match (tampered
+	// parameters, another key, unknown or removed kid).
+	ErrBadSignature = errors.New("auth: invalid signature")
+	// ErrScope means a genuine link does not cover the requested key (a
+	// link for another file, or a key outside the signed scope).
+	ErrScope = errors.New("auth: key outside the link's scope")
+	// ErrIP means a genuine link is bound to another client IP.
+	ErrIP = errors.New("auth: link bound to another client IP")
+	// ErrExpired means a genuine link for this key and client has expired.
+	ErrExpired = errors.New("auth: link expired")
+)
+
+// Key is one signing secret with the id that links carry in [ParamKeyID].
+type Key struct {
+	// ID is 1 to 64 characters of [A-Za-z0-9_-]. It is public.
+	ID string
+	// Secret is at least [MinSecretLen] random bytes.
+	Secret []byte
+}
+
+// SignerOptions configures a [Signer]. The zero value is usable.
+type SignerOptions struct {
+	// Skew is how long after its exp a link is still accepted, to absorb
+	// clock differences between the machine that signed it and this one.
+	// Default 0; at most 10 minutes.
+	Skew time.Duration
+	// Grace is the sliding idle window of the playback grace cookie: a
+	// playback that started with a valid link keeps working past the
+	// link's expiry as long as requests come less than Grace apart.
+	// Default 0: no grace cookie is issued or honoured.
+	Grace time.Duration
+	// MaxGrace is the hard cap of the grace: no request is authorized
+	// later than the link's exp plus MaxGrace, however often it was
+	// renewed. Default [DefaultMaxGrace] (6h) when Grace is set.
+	MaxGrace time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// LinkOptions are the optional restrictions of a signed link.
+type LinkOptions struct {
+	// Scope, when not "", makes the link valid for every key under this
+	// prefix (compared on segment boundaries: "videos" covers "videos/x"
+	// but not "videos2/x") instead of one key. It must be a clean key: no
+	// leading "/", no "." or ".." segments, no "//", no backslash. A
+	// trailing "/" is allowed and means the same.
+	Scope string
+	// IP, when valid, binds the link to that client IP.
+	IP netip.Addr
+}
+
+// Signer signs and verifies links with a set of HMAC-SHA256 keys. The
+// first key signs; every key verifies, so a key is rotated by putting the
+// new one first, and retired by removing it once its links have expired.
+// A Signer is safe for concurrent use.
+type Signer struct {
+	keys     []Key // keys[0] signs
+	skew     time.Duration
+	grace    time.Duration
+	maxGrace time.Duration
+	now      func() time.Time
+}
+
+// NewSigner validates keys (at least one, unique ids, secrets of at least
+// [MinSecretLen] bytes) and options, and copies the secrets.
+func NewSigner(keys []Key, opts SignerOptions) (*Signer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("auth: no signing key: configure at least one key id and secret")
+	}
+	s := &Signer{skew: opts.Skew, grace: opts.Grace, maxGrace: opts.MaxGrace, now: opts.Now}
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if !validKeyID(k.ID) {
+			return nil, fmt.Errorf("auth: key id %q: use 1 to %d characters of A-Z a-z 0-9 _ -", k.ID, maxKeyID)
+		}
+		if seen[k.ID] {
+			return nil, fmt.Errorf("auth: duplicate key id %q", k.ID)
+		}
+		seen[k.ID] = true
+		if len(k.Secret) < MinSecretLen {
+			return nil, fmt.Errorf("auth: key %q: secret is %d bytes, need at least %d random bytes", k.ID, len(k.Secret), MinSecretLen)
+		}
+		s.keys = append(s.keys, Key{ID: k.ID, Secret: append([]byte(nil), k.Secret...)})
+	}
+	if s.skew < 0 || s.skew > maxSkew {
+		return nil, fmt.Errorf("auth: skew %v out of range [0, %v]", s.skew, maxSkew)
+	}
+	if s.grace < 0 || s.maxGrace < 0 {
+		return nil, errors.New("auth: grace and max grace must not be negative")
+	}
+	if s.grace > 0 && s.maxGrace == 0 {
+		s.maxGrace = DefaultMaxGrace
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+func validKeyID(id string) bool {
+	if id == "" || len(id) > maxKeyID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Sign returns the query parameters that authorize reading key on mount
+// for ttl, and the link's expiry. mount is the mount's URL prefix (only
+// its trimmed form counts: "/media/", "media" and "/media" are the same
+// mount), so a link for one mount never opens a same-named key on
+// another. key is the cleaned key (storage.CleanKey's form; "" is the
+// mount's root). With o.Scope set, key must be "" or lie inside the
+// scope; it is only checked, the link covers the whole scope.
+//
+// ttl must be positive and at most [MaxTTL]; exp is rounded up to the
+// next whole second.
+func (s *Signer) Sign(mount, key string, ttl time.Duration, o LinkOptions) (url.Values, time.Time, error) {
+	if ttl <= 0 || ttl > MaxTTL {
+		return nil, time.Time{}, fmt.Errorf("auth: ttl %v out of range (0, %v]", ttl, MaxTTL)
+	}
+	if key != "" && !cleanPath(key) {
+		return nil, time.Time{}, fmt.Errorf("auth: key %q is not clean: clean it with storage.CleanKey first", key)
+	}
+	v := url.Values{}
+	mode, subject := "key", key
+	if o.Scope != "" {
+		if !validScope(o.Scope) {
+			return nil, time.Time{}, fmt.Errorf("auth: scope %q is not a clean key prefix", o.Scope)
+		}
+		if key != "" && !inScope(o.Scope, key) {
+			return nil, time.Time{}, fmt.Errorf("auth: key %q is outside scope %q", key, o.Scope)
+		}
+		mode, subject = "scope", o.Scope
+		v.Set(ParamScope, o.Scope)
+	}
+	ip := ""
+	if o.IP.IsValid() {
+		ip = normIP(o.IP).String()
+		v.Set(ParamIP, ip)
+	}
+	exp := s.now().Add(ttl)
+	if exp.Truncate(time.Second) != exp {
+		exp = exp.Truncate(time.Second).Add(time.Second)
+	}
+	expStr := strconv.FormatInt(exp.Unix(), 10)
+	k := s.keys[0]
+	v.Set(ParamExp, expStr)
+	v.Set(ParamKeyID, k.ID)
+	v.Set(ParamSig, b64.EncodeToString(linkMAC(k.Secret, k.ID, mountName(mount), mode, subject, expStr, ip)))
+	return v, time.Unix(exp.Unix(), 0), nil
+}
+
+// link is a parsed, signature-checked link.
+type link struct {
+	kid    string
+	exp    int64
+	expStr string
+}
+
+// Verify checks that values (a request's query) hold a genuine, unexpired
+// link for key on mount, usable by clientIP. mount and key are as in
+// [Signer.Sign]; key must already be cleaned: Verify compares it, it does
+// not clean it.
+//
+// The order of checks is fixed so that errors leak nothing useful:
+// syntax ([ErrMissing], [ErrMalformed]), then the signature
+// ([ErrBadSignature], compared with hmac.Equal), then what the genuine link
+// allows ([ErrScope], [ErrIP]), and only then its expiry ([ErrExpired],
+// after exp + Skew). Parameters may come in any order; a duplicated one is
+// [ErrMalformed]; other parameters are ignored.
+func (s *Signer) Verify(values url.Values, mount, key string, clientIP netip.Addr) error {
+	_, err := s.verify(values, mount, key, clientIP)
+	return err
+}
+
+func (s *Signer) verify(values url.Values, mount, key string, clientIP netip.Addr) (link, error) {
+	present := false
+	for _, p := range linkParams {
+		switch n := len(values[p]); {
+		case n > 1:
+			return link{}, fmt.Errorf("%w: parameter %q repeated", ErrMalformed, p)
+		case n == 1:
+			present = true
+		}
+	}
+	if !present {
+		return link{}, ErrMissing
+	}
+	expStr, kid, sigStr := first(values, ParamExp), first(values, ParamKeyID), first(values, ParamSig)
+	scope, ipStr := first(values, ParamScope), first(values, ParamIP)
+	if expStr == "" || kid == "" || sigStr == "" {
+		return link{}, fmt.Errorf("%w: exp, kid and sig are required", ErrMalformed)
+	}
+	exp, err := strconv.ParseInt(expStr, 10, 64)
+	if err != nil || exp <= 0 {
+		return link{}, fmt.Errorf("%w: bad exp", ErrMalformed)
+	}
+	if len(sigStr) != b64.EncodedLen(sha256.Size) {
+		return link{}, fmt.Errorf("%w: bad sig length", ErrMalformed)
+	}
+	sig, err := b64.DecodeString(sigStr)
+	if err != nil {
+		return link{}, fmt.Errorf("%w: bad sig encoding", ErrMalformed)
+	}
+	if _, ok := values[ParamScope]; ok && !validScope(scope) {
+		return link{}, fmt.Errorf("%w: bad scope", ErrMalformed)
+	}
+	var linkIP netip.Addr
+	if _, ok := values[ParamIP]; ok {
+		if linkIP, err = netip.ParseAddr(ipStr); err != nil {
+			return link{}, fmt.Errorf("%w: bad ip", ErrMalformed)
+		}
+	}
+	mode, subject := "key", key
+	if _, ok := values[ParamScope]; ok {
+		mode, subject = "scope", scope
+	}
+	var secret []byte
+	for _, k := range s.keys {
+		if k.ID == kid {
+			secret = k.Secret
+			break
+		}
+	}
+	if secret == nil {
+		return link{}, fmt.Errorf("%w: unknown key id", ErrBadSignature)
+	}
+	if !hmac.Equal(sig, linkMAC(secret, kid, mountName(mount), mode, subject, expStr, ipStr)) {
+		return link{}, ErrBadSignature
+	}
+	l := link{kid: kid, exp: exp, expStr: expStr}
+	if mode == "scope" && !inScope(scope, key) {
+		return l, ErrScope
+	}
+	if linkIP.IsValid() && (!clientIP.IsValid() || normIP(linkIP) != normIP(clientIP)) {
+		return l, ErrIP
+	}
+	if s.now().After(time.Unix(exp, 0).Add(s.skew)) {
+		return l, ErrExpired
+	}
+	return l, nil
+}
+
+func first(v url.Values, k string) string {
+	if vs := v[k]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+var b64 = base64.RawURLEncoding.Strict()
+
+// mac computes HMAC-SHA256 over fields, each written as
+// "<decimal length>:<bytes>," (a netstring), so no two different field
+// lists have the same input. The first field is always the version tag
+// "rs1" and the second the purpose ("read" for links, "grace" for the
+// grace cookie), which keeps the two kinds of MAC apart.
+func mac(secret []byte, fields ...string) []byte {
+	m := hmac.New(sha256.New, secret)
+	for _, f := range fields {
+		writeField(m, f)
+	}
+	return m.Sum(nil)
+}
+
+func writeField(h hash.Hash, f string) {
+	var buf [20]byte
+	h.Write(strconv.AppendInt(buf[:0], int64(len(f)), 10))
+	h.Write([]byte{':'})
+	h.Write([]byte(f))
+	h.Write([]byte{','})
+}
+
+func linkMAC(secret []byte, kid, mount, mode, subject, exp, ip string) []byte {
+	return mac(secret, "rs1", "read", kid, mount, mode, subject, exp, ip)
+}
+
+// mountName is the form of a mount prefix that signatures cover.
+func mountName(mount string) string { return strings.Trim(mount, "/") }
+
+func normIP(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
+
+// cleanPath reports whether p is a non-empty clean key: segments separated
+// by single slashes, no leading or trailing slash, no "." or ".."
+// segment, no backslash, no control character.
+func cleanPath(p string) bool {
+	if p == "" {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			if c := seg[i]; c < 0x20 || c == 0x7f || c == '\\' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validScope reports whether s is a clean key, optionally with one
+// trailing slash.
+func validScope(s string) bool {
+	return cleanPath(strings.TrimSuffix(s, "/"))
+}
+
+// inScope reports whether key lies under scope on segment boundaries.
+// scope must satisfy validScope.
+func inScope(scope, key string) bool {
+	scope = strings.TrimSuffix(scope, "/")
+	return key == scope || strings.HasPrefix(key, scope+"/")
+}

@@ -1,0 +1,166 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Errors returned by [Tokens.Check].
+var (
+	// ErrNoToken means the request has no "Authorization: Bearer" header.
+	ErrNoToken = errors.New("auth: no bearer token")
+	// ErrBadToken means the presented token matches no configured one.
+	ErrBadToken = errors.New("auth: invalid bearer token")
+)
+
+// Token is one configured bearer token. The token itself is never stored:
+// only its SHA-256, so a leaked config file does not leak credentials.
+// Generate one with e.g. `openssl rand -base64 32`, and store
+// `printf %s "$TOKEN" | sha256sum`.
+type Token struct {
+	// Name identifies the token in logs. Required, unique.
+	Name string
+	// SHA256 is the lowercase or uppercase hex SHA-256 of the token (64
+	// characters).
+	SHA256 string
+	// Mounts lists the URL path prefixes the token may read, compared on
+	// segment boundaries: "/media/" is a whole mount, "/media/videos/" a
+	// folder of it, "/" everything. An entry must be clean (no "." or
+	// ".." segment, no "//", no backslash).
+	Mounts []string
+	// Admin allows the admin endpoints guarded by [Guard.RequireAdmin]
+	// (such as [LinksHandler]). It grants no read access by itself.
+	Admin bool
+}
+
+// Tokens is a validated set of bearer tokens, safe for concurrent use.
+type Tokens struct {
+	list   []Token
+	hashes [][sha256.Size]byte
+	mounts [][]string // per token: trimmed, slash-free prefixes ("" = all)
+}
+
+// NewTokens validates toks (non-empty unique names, 64-hex-digit unique
+// hashes, clean mount prefixes) and copies them.
+func NewTokens(toks []Token) (*Tokens, error) {
+	t := &Tokens{}
+	names := map[string]bool{}
+	hashes := map[[sha256.Size]byte]bool{}
+	for _, tok := range toks {
+		if tok.Name == "" {
+			return nil, errors.New("auth: token without a name: give every token a name for the logs")
+		}
+		if names[tok.Name] {
+			return nil, fmt.Errorf("auth: duplicate token name %q", tok.Name)
+		}
+		names[tok.Name] = true
+		var h [sha256.Size]byte
+		if b, err := hex.DecodeString(tok.SHA256); err != nil || len(b) != sha256.Size {
+			return nil, fmt.Errorf("auth: token %q: sha256 must be 64 hex digits (the SHA-256 of the token, not the token)", tok.Name)
+		} else {
+			copy(h[:], b)
+		}
+		if hashes[h] {
+			return nil, fmt.Errorf("auth: token %q: same hash as another token", tok.Name)
+		}
+		hashes[h] = true
+		var ms []string
+		for _, m := range tok.Mounts {
+			tm := strings.Trim(m, "/")
+			if !strings.HasPrefix(m, "/") || (tm != "" && !cleanPath(tm)) {
+				return nil, fmt.Errorf("auth: token %q: mount prefix %q must start with / and be clean", tok.Name, m)
+			}
+			ms = append(ms, tm)
+		}
+		c := tok
+		c.Mounts = append([]string(nil), tok.Mounts...)
+		t.list = append(t.list, c)
+		t.hashes = append(t.hashes, h)
+		t.mounts = append(t.mounts, ms)
+	}
+	return t, nil
+}
+
+// Check finds the token presented in r's "Authorization: Bearer" header.
+// It hashes the presented token and compares the hash with every
+// configured one in constant time, without stopping at a match, so the
+// time taken does not depend on which token (if any) matched. It returns
+// [ErrNoToken] or [ErrBadToken] when no token matches.
+func (t *Tokens) Check(r *http.Request) (Token, error) {
+	i, err := t.find(r)
+	if err != nil {
+		return Token{}, err
+	}
+	tok := t.list[i]
+	tok.Mounts = append([]string(nil), tok.Mounts...)
+	return tok, nil
+}
+
+func (t *Tokens) find(r *http.Request) (int, error) {
+	presented, ok := bearer(r)
+	if !ok {
+		return -1, ErrNoToken
+	}
+	if t == nil {
+		return -1, ErrBadToken
+	}
+	h := sha256.Sum256([]byte(presented))
+	found := -1
+	for i := range t.hashes {
+		if subtle.ConstantTimeCompare(h[:], t.hashes[i][:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return -1, ErrBadToken
+	}
+	return found, nil
+}
+
+// allows reports whether token i may read key on mount.
+func (t *Tokens) allows(i int, mount, key string) bool {
+	full := mountName(mount)
+	if key != "" {
+		if full != "" {
+			full += "/"
+		}
+		full += key
+	}
+	for _, p := range t.mounts[i] {
+		if p == "" || full == p || strings.HasPrefix(full, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header
+// (scheme case-insensitive, RFC 7235). A request with several
+// Authorization headers presents no token.
+func bearer(r *http.Request) (string, bool) {
+	hs := r.Header.Values("Authorization")
+	if len(hs) != 1 {
+		return "", false
+	}
+	scheme, tok, ok := strings.Cut(hs[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+type tokenCtxKey struct{}
+
+// TokenFrom returns the admin token that [Guard.RequireAdmin] authorized
+// for the request with context ctx, for audit logs (use its Name only).
+func TokenFrom(ctx context.Context) (Token, bool) {
+	t, ok := ctx.Value(tokenCtxKey{}).(Token)
+	return t, ok
+}
