@@ -3,6 +3,10 @@
 // Chromium), starting servers on free loopback ports and stopping them by
 // pid. A missing program skips the test on a developer's machine and fails
 // it when CI=true, because a skipped test proves nothing.
+//
+// [StartMinIO] (minio.go) imports minio-go to create buckets and objects:
+// testenv is internal test support and is never linked into the rangeserve
+// binary, so this third-party import stays out of the product's packages.
 package testenv
 
 import (
