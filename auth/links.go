@@ -1,0 +1,192 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxLinksBody bounds the JSON body of a link request.
+const maxLinksBody = 64 << 10
+
+// LinksOptions configures a [LinksHandler].
+type LinksOptions struct {
+	// Signer signs the links. Required.
+	Signer *Signer
+	// ValidMount reports whether mount (as sent by the client, e.g.
+	// "/media/") is a configured mount whose links this server honours.
+	// Required: without it any prefix could be signed.
+	ValidMount func(mount string) bool
+	// CleanKey validates and cleans the requested key the way the router
+	// does before the guard sees it (cmd passes storage.CleanKey). Default:
+	// only keys that are already clean are accepted.
+	CleanKey func(string) (string, error)
+	// Logger receives one line per issued link (mount, key, scope, expiry,
+	// the admin token's name; never the signature). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// LinksHandler serves POST /api/links: it signs a link for a key of a
+// mount. Mount it behind [Guard.RequireAdmin]. Request body (JSON, at most
+// 64 KiB, Content-Type application/json):
+//
+//	{"key":"path/in/mount","mount":"/media/","ttl":"24h","scope":"","ip":""}
+//
+// ttl is a Go duration (1s to 8760h); scope and ip are optional (see
+// [LinkOptions]); with a scope, key may be "" for a link to the folder.
+// Response 200:
+//
+//	{"url":"/media/path/in/mount?exp=...&kid=...&sig=...","expires":"2026-01-02T15:04:05Z"}
+//
+// The URL is relative to the server's origin; each path segment is
+// escaped with url.PathEscape. Errors are 400 (bad JSON, ttl, key, scope,
+// ip, unknown mount), 405, 413 or 415 with {"error":"..."}.
+type LinksHandler struct {
+	o LinksOptions
+}
+
+// NewLinksHandler returns a LinksHandler, or an error when Signer or
+// ValidMount is missing.
+func NewLinksHandler(o LinksOptions) (*LinksHandler, error) {
+	if o.Signer == nil || o.ValidMount == nil {
+		return nil, errors.New("auth: LinksHandler needs a Signer and a ValidMount func")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &LinksHandler{o: o}, nil
+}
+
+type linkRequest struct {
+	Key   string `json:"key"`
+	Mount string `json:"mount"`
+	TTL   string `json:"ttl"`
+	Scope string `json:"scope"`
+	IP    string `json:"ip"`
+}
+
+type linkResponse struct {
+	URL     string `json:"url"`
+	Expires string `json:"expires"`
+}
+
+// ServeHTTP implements http.Handler.
+func (h *LinksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		jsonError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		jsonError(w, http.StatusUnsupportedMediaType, "send Content-Type: application/json")
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLinksBody))
+	dec.DisallowUnknownFields()
+	var req linkRequest
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			jsonError(w, http.StatusRequestEntityTooLarge, "body larger than 64 KiB")
+			return
+		}
+		jsonError(w, http.StatusBadRequest, "bad JSON: expected {\"key\",\"mount\",\"ttl\",\"scope\",\"ip\"}")
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		jsonError(w, http.StatusBadRequest, "bad JSON: trailing data after the object")
+		return
+	}
+	if req.Mount == "" || !h.o.ValidMount(req.Mount) {
+		jsonError(w, http.StatusBadRequest, "unknown mount")
+		return
+	}
+	ttl, err := time.ParseDuration(req.TTL)
+	if err != nil || ttl < time.Second || ttl > MaxTTL {
+		jsonError(w, http.StatusBadRequest, fmt.Sprintf("bad ttl: use a duration from 1s to %v, e.g. \"24h\"", MaxTTL))
+		return
+	}
+	key := req.Key
+	if key != "" {
+		if h.o.CleanKey != nil {
+			key, err = h.o.CleanKey(key)
+		} else if !cleanPath(key) {
+			err = errors.New("unclean")
+		}
+		if err != nil {
+			jsonError(w, http.StatusBadRequest, "bad key: use a slash-separated path without . or .. segments")
+			return
+		}
+	}
+	var o LinkOptions
+	if req.Scope != "" {
+		if !validScope(req.Scope) {
+			jsonError(w, http.StatusBadRequest, "bad scope: use a key prefix without leading /, . or .. segments, // or backslashes")
+			return
+		}
+		o.Scope = req.Scope
+	}
+	if req.IP != "" {
+		if o.IP, err = netip.ParseAddr(req.IP); err != nil {
+			jsonError(w, http.StatusBadRequest, "bad ip")
+			return
+		}
+	}
+	if key == "" && o.Scope == "" {
+		jsonError(w, http.StatusBadRequest, "key is required unless scope is set")
+		return
+	}
+	v, exp, err := h.o.Signer.Sign(req.Mount, key, ttl, o)
+	if err != nil {
+		// Key outside the scope is the only remaining failure.
+		jsonError(w, http.StatusBadRequest, "cannot sign: key is outside the scope")
+		return
+	}
+	target := key
+	if target == "" {
+		target = strings.TrimSuffix(o.Scope, "/") + "/"
+	}
+	u := escapePath(mountName(req.Mount), target) + "?" + v.Encode()
+	admin, _ := TokenFrom(r.Context())
+	h.o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "auth: link issued",
+		slog.String("mount", req.Mount), slog.String("key", key), slog.String("scope", o.Scope),
+		slog.Bool("ip_bound", o.IP.IsValid()), slog.Time("expires", exp), slog.String("token", admin.Name))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(linkResponse{URL: u, Expires: exp.UTC().Format(time.RFC3339)})
+}
+
+// escapePath joins mount and key into an absolute URL path, escaping
+// every segment with url.PathEscape. A trailing slash of key is kept.
+func escapePath(mount, key string) string {
+	var b strings.Builder
+	for _, part := range []string{mount, key} {
+		if part == "" {
+			continue
+		}
+		for seg := range strings.SplitSeq(part, "/") {
+			b.WriteByte('/')
+			b.WriteString(url.PathEscape(seg))
+		}
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}
+
+func jsonError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
