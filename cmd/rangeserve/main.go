@@ -1,0 +1,141 @@
+// Command rangeserve serves media and large files from local disk or
+// S3-compatible storage with Range requests, cache validation, signed share
+// links and delegation to nginx, as configured by config.yaml.
+//
+// Usage:
+//
+//	rangeserve [-config config.yaml] [-listen addr]     serve
+//	rangeserve sign [-config …] [-ttl 24h] [-scope p] [-ip a] /mount/key
+//	rangeserve token                                    new bearer token
+//	rangeserve check [-config …]                        validate the config
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rangeserve/rangeserve"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "sign":
+			return runSign(args[1:], stdout, stderr)
+		case "token":
+			return runToken(args[1:], stdout, stderr)
+		case "check":
+			return runCheck(args[1:], stdout, stderr)
+		case "serve":
+			args = args[1:]
+		}
+	}
+	fs := flag.NewFlagSet("rangeserve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "config file (default: ./config.yaml, else the compiled-in default)")
+	listen := fs.String("listen", "", "listen address, overriding the config's listen")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rangeserve: unexpected argument %q (subcommands: serve, sign, token, check)\n", fs.Arg(0))
+		return 2
+	}
+	cfg, name, err := loadConfig(*cfgFile, rangeserve.DefaultConfig)
+	if err != nil {
+		fmt.Fprintf(stderr, "rangeserve: %v\n", err)
+		return 1
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	log := newLogger(cfg.Log, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, name, log); err != nil {
+		log.Error("rangeserve stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, cfg *Config, name string, log *slog.Logger) error {
+	app, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w (is another server using the port? pass -listen 127.0.0.1:0 for any free port)", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           app.Handler(),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    int(cfg.Server.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	log.Info("rangeserve listening", "url", "http://"+ln.Addr().String()+"/", "config", name, "mounts", len(cfg.Mounts))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: waiting for requests in flight", "timeout", cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("graceful shutdown: %w (connections closed)", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rangeserve check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, name, err := loadConfig(*cfgFile, rangeserve.DefaultConfig)
+	if err != nil {
+		fmt.Fprintf(stderr, "rangeserve: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d mounts\n", name, len(cfg.Mounts))
+	return 0
+}
