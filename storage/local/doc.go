@@ -1,0 +1,22 @@
+// Package local is the [storage.Backend] for a directory on the local file
+// system.
+//
+// It owns the mapping from a cleaned key to a file beneath one root
+// directory, and the policy that goes with it: no key resolves outside the
+// root (".." and symbolic links that leave the root are refused, through
+// [os.Root], unless [Options].FollowSymlinks says otherwise), hidden names
+// are refused unless [Options].AllowHidden, and only regular files are
+// ever opened for reading (directories answer [storage.ErrIsDir]; devices,
+// FIFOs and sockets do not exist as far as clients can tell). It computes
+// the strong ETag of a file version from its inode, size and modification
+// time, lists directories in streaming batches, and translates file system
+// errors into the storage sentinels without putting the root's path in
+// messages.
+//
+// Objects expose their *os.File ([storage.Filer]) so the HTTP layer can use
+// sendfile(2), and the backend exposes absolute paths ([storage.Pather]) for
+// X-Sendfile. It never writes, and it does not sniff content types: that is
+// the HTTP layer's job.
+//
+// It imports only the standard library and package storage.
+package local
