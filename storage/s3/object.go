@@ -1,0 +1,146 @@
+package s3
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/rangeserve/rangeserve/storage"
+)
+
+// Object is one version of an S3 object, returned by [Backend.Open]. It
+// holds no connection: every ReadAt that reaches the store is one ranged
+// GET of exactly the bytes asked for (clipped to the object's size),
+// conditional on the ETag seen at Open, so the bytes always belong to the
+// version [Object.Info] describes. ReadAt may be called concurrently; calls
+// run in parallel, each on its own connection.
+type Object struct {
+	b    *Backend
+	ctx  context.Context // from Open: cancels every backend request
+	key  string          // cleaned key, for errors
+	name string          // object name in the bucket (prefix + key)
+	info storage.Info
+	etag string      // info.ETag without quotes, for If-Match
+	r    io.ReaderAt // rawReader, or the cache wrapping it
+
+	closed atomic.Bool
+}
+
+// Info returns what Open's HEAD request reported, with the ETag quoted.
+func (o *Object) Info() storage.Info { return o.info }
+
+// Close marks the object closed; later ReadAt calls fail with
+// fs.ErrClosed. It holds no resources, so Close never fails and may be
+// called more than once.
+func (o *Object) Close() error {
+	o.closed.Store(true)
+	return nil
+}
+
+// ReadAt reads len(p) bytes at off, following the io.ReaderAt contract: a
+// read that reaches the end of the object returns the bytes there with
+// io.EOF, and a read at or past the end returns 0, io.EOF without a
+// request. Through a cache (see [Options].Cache) the backend reads whole
+// blocks instead. Errors satisfy the errors.Is tests described in the
+// package documentation; a version replaced since Open gives [ErrChanged],
+// never bytes of the new version.
+func (o *Object) ReadAt(p []byte, off int64) (int, error) {
+	if o.closed.Load() {
+		return 0, fmt.Errorf("s3: read %q: %w", o.key, fs.ErrClosed)
+	}
+	return o.r.ReadAt(p, off)
+}
+
+// rawReader is the uncached io.ReaderAt of an Object.
+type rawReader struct{ o *Object }
+
+func (r rawReader) ReadAt(p []byte, off int64) (int, error) { return r.o.readAt(p, off) }
+
+func (o *Object) readAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("s3: read %q: negative offset %d", o.key, off)
+	}
+	size := o.info.Size
+	if off >= size {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := int64(len(p))
+	var atEOF error
+	if rest := size - off; n >= rest {
+		n, atEOF = rest, io.EOF
+	}
+
+	ctx, cancel := context.WithTimeout(o.ctx, o.b.timeout)
+	defer cancel()
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(off, off+n-1); err != nil {
+		return 0, fmt.Errorf("s3: read %q at %d: %w", o.key, off, err)
+	}
+	if o.etag != "" {
+		if err := opts.SetMatchETag(o.etag); err != nil {
+			return 0, fmt.Errorf("s3: read %q: %w", o.key, err)
+		}
+	}
+	body, oi, hdr, err := o.b.core.GetObject(ctx, o.b.bucket, o.name, opts)
+	if err != nil {
+		return 0, o.b.translate(ctx, "read", o.key, err)
+	}
+	defer body.Close()
+
+	// The store must answer with exactly the range asked for, of the
+	// version opened. A store that ignores If-Match or Range would
+	// otherwise hand us other bytes that we would serve as these.
+	if got := strings.Trim(oi.ETag, `"`); o.etag != "" && got != "" && got != o.etag {
+		return 0, fmt.Errorf("s3: read %q: ETag %q, opened %q: %w", o.key, got, o.etag, ErrChanged)
+	}
+	if err := o.checkContentRange(hdr.Get("Content-Range"), off, n); err != nil {
+		return 0, err
+	}
+
+	m, err := io.ReadFull(body, p[:n])
+	if err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			if ctx.Err() == nil {
+				return m, fmt.Errorf("s3: read %q at %d: %s sent %d of %d bytes: %w",
+					o.key, off, o.b.where, m, n, storage.ErrUnavailable)
+			}
+		}
+		return m, o.b.translate(ctx, "read", o.key, err)
+	}
+	return m, atEOF
+}
+
+// checkContentRange verifies that the response covers [off, off+n) of an
+// object of the opened size.
+func (o *Object) checkContentRange(cr string, off, n int64) error {
+	size := o.info.Size
+	if cr == "" {
+		// A 200 with the whole object is the right answer only when the
+		// whole object was asked for.
+		if off == 0 && n == size {
+			return nil
+		}
+		return fmt.Errorf("s3: read %q: %s ignored the Range header: %w", o.key, o.b.where, storage.ErrUnavailable)
+	}
+	want := "bytes " + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+n-1, 10) + "/"
+	rest, ok := strings.CutPrefix(cr, want)
+	if !ok {
+		return fmt.Errorf("s3: read %q: asked for %s, got Content-Range %q from %s: %w",
+			o.key, want, cr, o.b.where, storage.ErrUnavailable)
+	}
+	if total, err := strconv.ParseInt(rest, 10, 64); err != nil || total != size {
+		return fmt.Errorf("s3: read %q: size is now %s, opened with %d: %w", o.key, rest, size, ErrChanged)
+	}
+	return nil
+}
+
+var _ storage.Object = (*Object)(nil)
