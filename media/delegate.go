@@ -1,0 +1,153 @@
+package media
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rangeserve/rangeserve/storage"
+)
+
+// stat looks key up without opening it, for the delegation modes: a
+// missing key, a directory or a refusal is still answered here.
+func (h *Handler) stat(w http.ResponseWriter, r *http.Request, key string) (storage.Info, bool) {
+	info, err := h.b.Stat(r.Context(), key)
+	if err == nil && info.IsDir {
+		err = storage.ErrIsDir
+	}
+	if err != nil {
+		h.fail(w, r, key, err)
+		return storage.Info{}, false
+	}
+	return info, true
+}
+
+// delegate answers in ModeXAccel and ModeXSendfile: after Stat (so 404 and
+// 403 stay ours), a 200 with an empty body that names the object for the
+// front proxy, which then sends the bytes and handles Range and the
+// conditional headers itself (with its own validators). The content type
+// comes from the backend or the extension; when neither knows, none is
+// sent and the proxy picks one.
+func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
+	info, ok := h.stat(w, r, key)
+	if !ok {
+		return
+	}
+	hdr := w.Header()
+	if h.opts.Mode == ModeXSendfile {
+		p, err := h.pather.Path(key)
+		if err != nil {
+			h.fail(w, r, key, err)
+			return
+		}
+		hdr["X-Sendfile"] = []string{p}
+	} else {
+		hdr["X-Accel-Redirect"] = []string{h.opts.InternalPrefix + "/" + escapeKey(key)}
+		if h.opts.AccelBuffering != "" {
+			hdr["X-Accel-Buffering"] = []string{h.opts.AccelBuffering}
+		}
+		if h.opts.AccelLimitRate != "" {
+			hdr["X-Accel-Limit-Rate"] = []string{h.opts.AccelLimitRate}
+		}
+	}
+	if ct := delegatedType(key, info); ct != "" {
+		hdr["Content-Type"] = []string{ct}
+	} else {
+		hdr["Content-Type"] = nil // no net/http default either
+	}
+	hdr["Content-Disposition"] = []string{ContentDisposition(dispositionKind(r), baseName(key))}
+	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	if h.opts.CacheControl != "" {
+		hdr["Cache-Control"] = []string{h.opts.CacheControl}
+	}
+	// The proxy computes the length; suppress net/http's Content-Length: 0.
+	hdr["Content-Length"] = nil
+	w.WriteHeader(http.StatusOK)
+}
+
+// redirect answers in ModeRedirect. After Stat it evaluates the
+// preconditions itself (a 304 costs no round trip to the store). A GET then
+// gets 307 to a presigned URL whose response-content-type and
+// response-content-disposition carry our headers. A HEAD is answered here
+// from Stat, headers only: presigned URLs are bound to GET, so a HEAD
+// redirected to one would fail. A multi-range GET is served here too,
+// because S3 answers it with the whole object and MinIO rejects it.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
+	if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Range"), ",") {
+		h.serve(w, r, key)
+		return
+	}
+	info, ok := h.stat(w, r, key)
+	if !ok {
+		return
+	}
+	if r.Method == http.MethodHead {
+		h.serveObject(w, r, key, info, nil)
+		return
+	}
+	hdr := w.Header()
+	etag := h.setValidators(hdr, info)
+	switch v, _ := evalPreconditions(r, etag, info.ModTime); v {
+	case notModified:
+		writeNotModified(w)
+		return
+	case preconditionFailed:
+		writeStatus(w, r, http.StatusPreconditionFailed)
+		return
+	}
+	params := url.Values{}
+	if ct := delegatedType(key, info); ct != "" {
+		params.Set("response-content-type", ct)
+	}
+	params.Set("response-content-disposition", ContentDisposition(dispositionKind(r), baseName(key)))
+	if h.opts.CacheControl != "" {
+		params.Set("response-cache-control", h.opts.CacheControl)
+	}
+	u, err := h.presigner.PresignGet(r.Context(), key, h.opts.RedirectTTL, params)
+	if err != nil {
+		h.fail(w, r, key, err)
+		return
+	}
+	// The validators describe the object, not this redirect.
+	delete(hdr, "Etag")
+	delete(hdr, "Last-Modified")
+	hdr["Cache-Control"] = []string{redirectCacheControl(h.opts.RedirectTTL)}
+	hdr["Location"] = []string{u.String()}
+	w.WriteHeader(http.StatusTemporaryRedirect)
+}
+
+// redirectCacheControl lets the browser reuse a redirect for half the
+// presigned URL's lifetime (seeks then skip a round trip to us), so that
+// the URL it leads to stays valid for at least as long again; "private"
+// keeps shared caches from handing one user's signed URL to another.
+func redirectCacheControl(ttl time.Duration) string {
+	secs := int64(ttl / 2 / time.Second)
+	if secs < 1 {
+		return "no-store"
+	}
+	return "private, max-age=" + strconv.FormatInt(secs, 10)
+}
+
+// delegatedType is the content type sent when the bytes are not read: the
+// backend's, else the extension's, else "".
+func delegatedType(key string, info storage.Info) string {
+	if ct := infoType(info.ContentType); ct != "" {
+		return ct
+	}
+	return extType(baseName(key))
+}
+
+// escapeKey percent-encodes each segment of key for use as a URI path
+// (nginx decodes X-Accel-Redirect before looking the file up).
+func escapeKey(key string) string {
+	var b strings.Builder
+	for i, seg := range strings.Split(key, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(url.PathEscape(seg))
+	}
+	return b.String()
+}

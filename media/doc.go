@@ -1,0 +1,37 @@
+// Package media owns rangeserve's HTTP handler for objects: [Handler]
+// answers GET and HEAD for one key of a [storage.Backend] the way
+// http.FileServer answers for a file, and is meant to be mounted by any Go
+// program as well as by cmd/rangeserve.
+//
+// For each request the handler picks one strategy:
+//
+//   - serve (the default): evaluate the preconditions of RFC 9110 §13.2.2
+//     (If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since,
+//     If-Range) and answer 200, 206 (one range or multipart/byteranges), 304,
+//     412 or 416, moving the bytes with the best path available: sendfile(2)
+//     for local files (objects implementing [storage.Filer]), pooled buffers
+//     over io.ReaderAt otherwise ([rangeio.CopyAt]);
+//   - chunked: an object of unknown length (Info.Size == -1) that is also an
+//     io.Reader is streamed without Content-Length and without ranges;
+//   - x-accel / x-sendfile: after the object has been found, the response
+//     only names it (X-Accel-Redirect, X-Sendfile) and the front proxy sends
+//     the bytes, ranges and conditionals included;
+//   - redirect: a 307 to a presigned URL ([storage.Presigner]).
+//
+// It decides every header itself: Content-Type (the backend's, else magic
+// bytes, else the extension, else a text check), Content-Disposition
+// ([ContentDisposition], RFC 6266 with an RFC 8187 UTF-8 filename), quoted
+// ETag, Last-Modified, Accept-Ranges, Cache-Control and
+// X-Content-Type-Options: nosniff.
+//
+// Errors are mapped to a status in one place: a missing key, an invalid key
+// or a directory is 404, a refusal 403, a timeout 504, any other backend
+// failure 502. Clients see a short fixed body, never the error's text; the
+// error itself is logged with log/slog. An error after the first body byte
+// aborts the connection (panic(http.ErrAbortHandler)), so a client never
+// mistakes a truncated body for a complete one.
+//
+// media imports storage (interfaces only) and rangeio; it must never import
+// a concrete backend, minio-go, auth or cmd. Authorization happens before
+// [Handler.ServeKey] is called.
+package media

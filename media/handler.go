@@ -1,0 +1,457 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rangeserve/rangeserve/rangeio"
+	"github.com/rangeserve/rangeserve/storage"
+)
+
+// Mode selects how a [Handler] delivers the bytes of an object it has
+// found.
+type Mode string
+
+// The delivery modes.
+const (
+	// ModeServe sends the bytes itself (the default).
+	ModeServe Mode = "serve"
+	// ModeXAccel answers with X-Accel-Redirect: InternalPrefix + "/" + the
+	// key, escaped segment by segment; nginx sends the bytes from an
+	// internal location and handles Range and conditional requests.
+	ModeXAccel Mode = "x-accel"
+	// ModeXSendfile answers with X-Sendfile: the absolute path of the file
+	// (the backend must implement [storage.Pather]).
+	ModeXSendfile Mode = "x-sendfile"
+	// ModeRedirect answers GET with 307 to a presigned URL (the backend
+	// must implement [storage.Presigner]).
+	ModeRedirect Mode = "redirect"
+)
+
+// Limits of [Options.RedirectTTL], those of S3 presigned URLs.
+const (
+	// DefaultRedirectTTL is the lifetime of presigned URLs when
+	// Options.RedirectTTL is zero.
+	DefaultRedirectTTL = time.Hour
+	// MaxRedirectTTL is the longest lifetime S3 accepts (7 days).
+	MaxRedirectTTL = 7 * 24 * time.Hour
+)
+
+// Options configure a [Handler]. The zero value serves bytes with no
+// Cache-Control header and at most [rangeio.DefaultMaxRanges] ranges.
+type Options struct {
+	// CacheControl is sent as Cache-Control with successful responses
+	// (and 304s); "" sends none.
+	CacheControl string
+	// MaxRanges is the most ranges (after coalescing) a multi-range
+	// request may ask for; more are answered with the whole
+	// representation. 0 means [rangeio.DefaultMaxRanges].
+	MaxRanges int
+	// Mode is the delivery mode; "" means [ModeServe].
+	Mode Mode
+	// InternalPrefix is the nginx location prefix for [ModeXAccel], such
+	// as "/_protected" (required in that mode; a trailing slash is
+	// ignored).
+	InternalPrefix string
+	// AccelBuffering, "yes" or "no", is sent as X-Accel-Buffering in
+	// [ModeXAccel]; "" sends none.
+	AccelBuffering string
+	// AccelLimitRate, a number of bytes per second, is sent as
+	// X-Accel-Limit-Rate in [ModeXAccel]; "" sends none.
+	AccelLimitRate string
+	// RedirectTTL is the lifetime of presigned URLs in [ModeRedirect],
+	// between 1s and [MaxRedirectTTL]; 0 means [DefaultRedirectTTL].
+	RedirectTTL time.Duration
+	// Logger receives errors and ignored bad input; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the objects of one [storage.Backend] over HTTP: GET and
+// HEAD, with ranges, conditional requests and delegation, as described in
+// the package documentation. It is safe for concurrent use.
+//
+// HEAD is answered with exactly the status and headers GET would get,
+// Range and If-Range included (206 with Content-Range and the part's
+// Content-Length), without a body and without reading the body; like
+// net/http's ServeContent and nginx, and so that clients that probe range
+// support with HEAD see it. (RFC 9110 §14.2 defines range handling for GET
+// only; the response to HEAD should carry the fields GET's would.) HEAD
+// may read the first 262 bytes of an object to detect its content type,
+// as GET does, once per object version.
+type Handler struct {
+	b    storage.Backend
+	opts Options
+	log  *slog.Logger
+
+	pather    storage.Pather    // ModeXSendfile
+	presigner storage.Presigner // ModeRedirect
+	types     *typeCache
+}
+
+// New returns a Handler for b. It checks opts against the mode and against
+// b's capabilities: [ModeXSendfile] needs a [storage.Pather],
+// [ModeRedirect] a [storage.Presigner], [ModeXAccel] an InternalPrefix.
+func New(b storage.Backend, opts Options) (*Handler, error) {
+	if b == nil {
+		return nil, errors.New("media: New: nil backend")
+	}
+	h := &Handler{b: b, opts: opts, log: opts.Logger, types: newTypeCache(typeCacheSize)}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.opts.Mode == "" {
+		h.opts.Mode = ModeServe
+	}
+	if !validHeaderValue(opts.CacheControl) {
+		return nil, fmt.Errorf("media: CacheControl %q holds characters not allowed in a header", opts.CacheControl)
+	}
+	switch h.opts.Mode {
+	case ModeServe:
+	case ModeXAccel:
+		p := strings.TrimRight(opts.InternalPrefix, "/")
+		if !strings.HasPrefix(p, "/") || !validHeaderValue(p) {
+			return nil, fmt.Errorf("media: mode x-accel needs InternalPrefix, the path of an nginx internal location such as \"/_protected\" (got %q)", opts.InternalPrefix)
+		}
+		h.opts.InternalPrefix = p
+		switch opts.AccelBuffering {
+		case "", "yes", "no":
+		default:
+			return nil, fmt.Errorf("media: AccelBuffering must be \"yes\", \"no\" or empty (got %q)", opts.AccelBuffering)
+		}
+		if opts.AccelLimitRate != "" {
+			if n, err := strconv.ParseUint(opts.AccelLimitRate, 10, 63); err != nil || n == 0 {
+				return nil, fmt.Errorf("media: AccelLimitRate must be a positive number of bytes per second (got %q)", opts.AccelLimitRate)
+			}
+		}
+	case ModeXSendfile:
+		p, ok := b.(storage.Pather)
+		if !ok {
+			return nil, fmt.Errorf("media: mode x-sendfile needs a backend with local file paths (storage.Pather); %T has none: use mode serve or x-accel", b)
+		}
+		h.pather = p
+	case ModeRedirect:
+		p, ok := b.(storage.Presigner)
+		if !ok {
+			return nil, fmt.Errorf("media: mode redirect needs a backend that presigns URLs (storage.Presigner); %T cannot: use mode serve", b)
+		}
+		h.presigner = p
+		if h.opts.RedirectTTL == 0 {
+			h.opts.RedirectTTL = DefaultRedirectTTL
+		}
+		if h.opts.RedirectTTL < time.Second || h.opts.RedirectTTL > MaxRedirectTTL {
+			return nil, fmt.Errorf("media: RedirectTTL %v is out of range: presigned URLs live from 1s to 7 days", h.opts.RedirectTTL)
+		}
+	default:
+		return nil, fmt.Errorf("media: unknown mode %q: use %q, %q, %q or %q", opts.Mode, ModeServe, ModeXAccel, ModeXSendfile, ModeRedirect)
+	}
+	return h, nil
+}
+
+// ServeHTTP serves the object whose key is r.URL.Path, cleaned with
+// [storage.CleanKey]; a key CleanKey refuses is answered with 404. Mount it
+// with http.StripPrefix to serve a prefix.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.allowMethod(w, r) {
+		return
+	}
+	key, err := storage.CleanKey(r.URL.Path)
+	if err != nil {
+		h.fail(w, r, r.URL.Path, err)
+		return
+	}
+	h.serveKey(w, r, key)
+}
+
+// ServeKey serves the object stored under key, which the caller has
+// already cleaned with [storage.CleanKey] (and authorized).
+func (h *Handler) ServeKey(w http.ResponseWriter, r *http.Request, key string) {
+	if !h.allowMethod(w, r) {
+		return
+	}
+	h.serveKey(w, r, key)
+}
+
+// allowMethod answers 405 to anything but GET and HEAD.
+func (h *Handler) allowMethod(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	writeStatus(w, r, http.StatusMethodNotAllowed)
+	return false
+}
+
+func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
+	switch h.opts.Mode {
+	case ModeXAccel, ModeXSendfile:
+		h.delegate(w, r, key)
+	case ModeRedirect:
+		h.redirect(w, r, key)
+	default:
+		h.serve(w, r, key)
+	}
+}
+
+// serve opens the object and sends it.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string) {
+	obj, err := h.b.Open(r.Context(), key)
+	if err != nil {
+		h.fail(w, r, key, err)
+		return
+	}
+	defer obj.Close()
+	info := obj.Info()
+	if info.IsDir {
+		h.fail(w, r, key, storage.ErrIsDir)
+		return
+	}
+	h.serveObject(w, r, key, info, obj)
+}
+
+// setValidators sets ETag, Last-Modified and Cache-Control for info and
+// returns the normalized ETag.
+func (h *Handler) setValidators(hdr http.Header, info storage.Info) string {
+	etag := normalizeETag(info.ETag)
+	if etag != "" {
+		hdr["Etag"] = []string{etag}
+	}
+	if !isZeroTime(info.ModTime) {
+		hdr["Last-Modified"] = []string{info.ModTime.UTC().Format(http.TimeFormat)}
+	}
+	if h.opts.CacheControl != "" {
+		hdr["Cache-Control"] = []string{h.opts.CacheControl}
+	}
+	return etag
+}
+
+// serveObject answers r for the object described by info. obj may be nil
+// for a HEAD answered from Stat alone (mode redirect): the content type then
+// comes from info and the extension only.
+func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object) {
+	hdr := w.Header()
+	etag := h.setValidators(hdr, info)
+	v, useRange := evalPreconditions(r, etag, info.ModTime)
+	switch v {
+	case notModified:
+		writeNotModified(w)
+		return
+	case preconditionFailed:
+		writeStatus(w, r, http.StatusPreconditionFailed)
+		return
+	}
+	if info.Size < 0 {
+		h.serveStream(w, r, key, info, obj)
+		return
+	}
+
+	var ranges []rangeio.Range
+	if useRange {
+		var err error
+		ranges, err = rangeio.Parse(r.Header.Get("Range"), info.Size, h.opts.MaxRanges)
+		switch {
+		case errors.Is(err, rangeio.ErrUnsatisfiable):
+			hdr["Content-Range"] = []string{"bytes */" + strconv.FormatInt(info.Size, 10)}
+			writeStatus(w, r, http.StatusRequestedRangeNotSatisfiable)
+			return
+		case err != nil:
+			h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: ignoring Range header, serving the whole object",
+				slog.String("key", key), slog.String("range", truncate(r.Header.Get("Range"), 200)), slog.Any("reason", err))
+			ranges = nil
+		}
+	}
+
+	ctype, err := h.contentType(key, info, obj)
+	if err != nil {
+		h.fail(w, r, key, err)
+		return
+	}
+	hdr["Accept-Ranges"] = []string{"bytes"}
+	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	hdr["Content-Disposition"] = []string{ContentDisposition(dispositionKind(r), baseName(key))}
+
+	var m *rangeio.Multipart
+	off, n := int64(0), info.Size
+	switch len(ranges) {
+	case 0:
+		hdr["Content-Type"] = []string{ctype}
+		hdr["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		w.WriteHeader(http.StatusOK)
+	case 1:
+		off, n = ranges[0].Start, ranges[0].Length
+		hdr["Content-Type"] = []string{ctype}
+		hdr["Content-Range"] = []string{ranges[0].ContentRange(info.Size)}
+		hdr["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		w.WriteHeader(http.StatusPartialContent)
+	default:
+		m = rangeio.NewMultipart(ranges, info.Size, ctype)
+		hdr["Content-Type"] = []string{m.ContentType()}
+		hdr["Content-Length"] = []string{strconv.FormatInt(m.Len(), 10)}
+		w.WriteHeader(http.StatusPartialContent)
+	}
+	if r.Method == http.MethodHead || obj == nil {
+		return
+	}
+	if m != nil {
+		_, err = m.Write(w, obj)
+	} else {
+		err = copyBody(w, obj, off, n)
+	}
+	if err != nil {
+		h.abort(r, key, err)
+	}
+}
+
+// copyBody copies n bytes at off of obj to w. For a local file
+// ([storage.Filer]) it seeks the *os.File and copies through an
+// io.LimitedReader, the one shape net/http's response writer turns into
+// sendfile(2); the file belongs to this request's Object, so seeking it is
+// safe. Other objects go through [rangeio.CopyAt] and its pooled buffer.
+func copyBody(w io.Writer, obj storage.Object, off, n int64) error {
+	if fl, ok := obj.(storage.Filer); ok {
+		if f := fl.File(); f != nil {
+			if _, err := f.Seek(off, io.SeekStart); err != nil {
+				return err
+			}
+			written, err := io.Copy(w, &io.LimitedReader{R: f, N: n})
+			if err == nil && written < n {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	_, err := rangeio.CopyAt(w, obj, off, n)
+	return err
+}
+
+// abort ends a response whose status and headers (and maybe some of the
+// body) are already sent: it logs err and panics with
+// http.ErrAbortHandler, which net/http recovers silently by closing the
+// connection (HTTP/1) or resetting the stream (HTTP/2). The client sees a
+// truncated transfer, never a complete-looking short body.
+func (h *Handler) abort(r *http.Request, key string, err error) {
+	level := slog.LevelError
+	if r.Context().Err() != nil {
+		level = slog.LevelDebug // the client went away
+	}
+	h.log.LogAttrs(r.Context(), level, "media: aborting response after its headers were sent",
+		slog.String("key", key), slog.Any("err", err))
+	panic(http.ErrAbortHandler)
+}
+
+// writeNotModified answers 304: the validators and Cache-Control already
+// set stay, nothing describing a body does.
+func writeNotModified(w http.ResponseWriter) {
+	hdr := w.Header()
+	for _, k := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Disposition", "Content-Range"} {
+		delete(hdr, k)
+	}
+	w.WriteHeader(http.StatusNotModified)
+}
+
+// contentType returns the Content-Type of the object: the backend's when
+// it is specific, else the detected one (see [detectType]), remembered per
+// object version so that only the first request reads the object's head.
+// With obj nil (no bytes to read) or an unknown size, only the extension
+// is consulted.
+func (h *Handler) contentType(key string, info storage.Info, obj storage.Object) (string, error) {
+	if ct := infoType(info.ContentType); ct != "" {
+		return ct, nil
+	}
+	name := baseName(key)
+	if obj == nil || info.Size < 0 {
+		if ct := extType(name); ct != "" {
+			return ct, nil
+		}
+		return octetStream, nil
+	}
+	if info.Size == 0 {
+		return detectType(name, nil, true), nil
+	}
+	k := typeKey{key: key, etag: info.ETag, size: info.Size, mtime: info.ModTime.UnixNano()}
+	cacheable := info.ETag != "" || !isZeroTime(info.ModTime)
+	if cacheable {
+		if ct, ok := h.types.get(k); ok {
+			return ct, nil
+		}
+	}
+	head := make([]byte, min(sniffLen, info.Size))
+	nr, err := obj.ReadAt(head, 0)
+	if nr < len(head) && err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("media: reading the head of %q to detect its type: %w", key, err)
+	}
+	ct := detectType(name, head[:nr], int64(nr) >= info.Size || nr < len(head))
+	if cacheable {
+		h.types.put(k, ct)
+	}
+	return ct, nil
+}
+
+// serveStream sends an object of unknown length: no Content-Length, no
+// ranges, the body streamed from the object's io.Reader through a pooled
+// buffer. Objects that cannot be read sequentially get 501.
+//
+// It is deliberately minimal; growing files and generated archives will
+// extend it (flushing, trailers).
+func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object) {
+	var rd io.Reader
+	if obj != nil {
+		var ok bool
+		if rd, ok = obj.(io.Reader); !ok {
+			h.log.LogAttrs(r.Context(), slog.LevelError, "media: object of unknown size cannot be streamed (its Object is not an io.Reader)",
+				slog.String("key", key), slog.String("type", fmt.Sprintf("%T", obj)))
+			writeStatus(w, r, http.StatusNotImplemented)
+			return
+		}
+	}
+	ctype, _ := h.contentType(key, info, nil)
+	hdr := w.Header()
+	hdr["Content-Type"] = []string{ctype}
+	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	hdr["Content-Disposition"] = []string{ContentDisposition(dispositionKind(r), baseName(key))}
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead || rd == nil {
+		return
+	}
+	bp := streamBufs.Get().(*[]byte)
+	defer streamBufs.Put(bp)
+	// Hide w's ReadFrom and rd's WriteTo so that io.CopyBuffer uses our
+	// buffer rather than allocating its own.
+	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{rd}, *bp); err != nil {
+		h.abort(r, key, err)
+	}
+}
+
+// streamBufs holds the *[]byte buffers of the chunked path.
+var streamBufs = sync.Pool{New: func() any {
+	b := make([]byte, 64<<10)
+	return &b
+}}
+
+// validHeaderValue reports whether v may be sent as a header value: no
+// control characters (tab aside).
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate shortens s to at most n bytes for logging.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+var _ http.Handler = (*Handler)(nil)
