@@ -1,0 +1,626 @@
+package rangeio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+)
+
+// Defaults applied by [NewCache] to zero or negative fields of [CacheConfig].
+const (
+	// DefaultBlockSize is the block size used when CacheConfig.BlockSize <= 0.
+	DefaultBlockSize = 1 << 20
+	// DefaultCacheBytes is the memory cap used when CacheConfig.MaxBytes <= 0.
+	DefaultCacheBytes = 256 << 20
+	// DefaultReadAhead is the read-ahead depth used when CacheConfig.ReadAhead == 0.
+	DefaultReadAhead = 2
+	// DefaultMaxPrefetch is the global read-ahead concurrency used when
+	// CacheConfig.MaxPrefetch <= 0.
+	DefaultMaxPrefetch = 8
+)
+
+// fetchParallel bounds how many missing blocks one ReadAt call fetches at
+// the same time.
+const fetchParallel = 4
+
+// maxAttempts bounds how many times one ReadAt waits for, or performs, the
+// fetch of one block: a waiter whose shared fetch failed on another
+// request's reader tries again (see [Cache.Wrap]).
+const maxAttempts = 3
+
+var errNegativeOffset = errors.New("rangeio: ReadAt at a negative offset")
+
+// errBackendPanic is what waiters receive when the backend ReadAt of the
+// request that led their fetch panicked.
+var errBackendPanic = errors.New("rangeio: backend ReadAt panicked during a shared block fetch")
+
+// CacheConfig configures a [Cache]. The zero value is usable: every field
+// has a default.
+type CacheConfig struct {
+	// BlockSize is the size in bytes of the aligned blocks the cache reads
+	// from backends and keeps in memory. Default 1 MiB (when <= 0).
+	BlockSize int64
+	// MaxBytes caps the bytes of resident blocks across all objects.
+	// Default 256 MiB (when <= 0). If MaxBytes < BlockSize, no block is
+	// ever resident: reads still coalesce but nothing is kept.
+	MaxBytes int64
+	// ReadAhead is how many blocks past the current one a sequential reader
+	// prefetches. 0 means the default (2); a negative value disables
+	// read-ahead.
+	ReadAhead int
+	// MaxPrefetch bounds the read-ahead goroutines running at once across
+	// the whole cache; a sequential read that finds them all busy skips its
+	// read-ahead. Default 8 (when <= 0).
+	MaxPrefetch int
+}
+
+// CacheStats is a snapshot of a [Cache]'s counters, for metrics. Counters
+// only grow; Bytes and Blocks describe the current contents.
+type CacheStats struct {
+	// Hits counts block lookups by ReadAt served from memory.
+	Hits uint64
+	// Misses counts block lookups by ReadAt that were not resident,
+	// including those that waited for another caller's fetch (Coalesced).
+	Misses uint64
+	// Coalesced counts misses that waited for a fetch already in flight
+	// instead of issuing their own backend read.
+	Coalesced uint64
+	// Evictions counts blocks dropped to stay under MaxBytes.
+	Evictions uint64
+	// BackendReads counts ReadAt calls made on wrapped readers, by requests
+	// and read-ahead alike; BackendBytes the bytes they returned.
+	BackendReads uint64
+	BackendBytes uint64
+	// BackendErrors counts backend reads that failed (errors are never
+	// cached).
+	BackendErrors uint64
+	// ReadAheads counts blocks fetched by read-ahead; ReadAheadErrors the
+	// read-ahead fetches that failed (dropped silently); ReadAheadSkipped
+	// the sequential reads whose read-ahead was skipped because
+	// MaxPrefetch read-aheads were already running.
+	ReadAheads       uint64
+	ReadAheadErrors  uint64
+	ReadAheadSkipped uint64
+	// Bytes is the total length of resident blocks; it never exceeds
+	// MaxBytes. Blocks is their number.
+	Bytes  int64
+	Blocks int64
+}
+
+// Cache is an in-memory cache of fixed-size, aligned blocks of remote
+// objects, shared by all the readers it wraps (see [Cache.Wrap]). It keeps
+// the least recently used blocks within a global memory cap, coalesces
+// concurrent misses on one block into one backend read, and reads ahead
+// for sequential readers. A Cache is safe for concurrent use.
+//
+// Memory: resident blocks never exceed MaxBytes. Blocks being fetched are
+// held outside the cap until inserted: at most fetchParallel (4) per
+// ReadAt call in progress plus one per running read-ahead (MaxPrefetch),
+// each at most BlockSize. A block still being copied out to a caller when
+// it is evicted stays alive until that copy ends.
+type Cache struct {
+	bs          int64
+	max         int64
+	ahead       int64
+	prefetchSem chan struct{}
+
+	mu      sync.Mutex
+	blocks  map[blockKey]*block
+	flights map[blockKey]*flight
+	lru     block // sentinel: lru.next is the most recently used block
+	bytes   int64
+	nblocks int64
+	// Counters guarded by mu (they change on paths that hold it anyway).
+	hits, misses, coalesced, evictions uint64
+
+	backendReads, backendBytes, backendErrors   atomic.Uint64
+	readAheads, readAheadErrors, readAheadSkips atomic.Uint64
+
+	pool       sync.Pool      // *block with a BlockSize buffer
+	prefetchWG sync.WaitGroup // running read-aheads, for tests
+}
+
+// blockKey identifies one block of one version of one object.
+type blockKey struct {
+	id  string
+	idx int64
+}
+
+// block is one cached (or being fetched) block. data is immutable from the
+// time the fetch completes until refs drops to zero, when the block goes
+// back to the pool.
+type block struct {
+	key        blockKey
+	data       []byte
+	refs       atomic.Int32
+	prev, next *block // LRU links, guarded by Cache.mu
+}
+
+// flight is one backend fetch in progress; others needing the same block
+// wait on done.
+type flight struct {
+	done    chan struct{}
+	owner   *cachedReader
+	waiters int32 // guarded by Cache.mu until done is closed
+	b       *block
+	err     error
+}
+
+// NewCache returns an empty cache configured by cfg, with defaults for
+// zero fields (see [CacheConfig]).
+func NewCache(cfg CacheConfig) *Cache {
+	if cfg.BlockSize <= 0 {
+		cfg.BlockSize = DefaultBlockSize
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultCacheBytes
+	}
+	switch {
+	case cfg.ReadAhead == 0:
+		cfg.ReadAhead = DefaultReadAhead
+	case cfg.ReadAhead < 0:
+		cfg.ReadAhead = 0
+	}
+	if cfg.MaxPrefetch <= 0 {
+		cfg.MaxPrefetch = DefaultMaxPrefetch
+	}
+	c := &Cache{
+		bs:          cfg.BlockSize,
+		max:         cfg.MaxBytes,
+		ahead:       int64(cfg.ReadAhead),
+		prefetchSem: make(chan struct{}, cfg.MaxPrefetch),
+		blocks:      make(map[blockKey]*block),
+		flights:     make(map[blockKey]*flight),
+	}
+	c.lru.next, c.lru.prev = &c.lru, &c.lru
+	return c
+}
+
+// Stats returns a snapshot of the cache's counters.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	s := CacheStats{
+		Hits:      c.hits,
+		Misses:    c.misses,
+		Coalesced: c.coalesced,
+		Evictions: c.evictions,
+		Bytes:     c.bytes,
+		Blocks:    c.nblocks,
+	}
+	c.mu.Unlock()
+	s.BackendReads = c.backendReads.Load()
+	s.BackendBytes = c.backendBytes.Load()
+	s.BackendErrors = c.backendErrors.Load()
+	s.ReadAheads = c.readAheads.Load()
+	s.ReadAheadErrors = c.readAheadErrors.Load()
+	s.ReadAheadSkipped = c.readAheadSkips.Load()
+	return s
+}
+
+// Wrap returns an io.ReaderAt that reads the object of the given size
+// through the cache, fetching missing blocks from r with one r.ReadAt per
+// block (of BlockSize bytes, or what is left before size for the last one).
+//
+// id identifies one version of one object across the whole cache and must
+// change whenever its bytes do: include the backend, bucket and key and the
+// ETag (for example "s3\x00bucket\x00key\x00\"etag\""). Blocks of
+// different ids never mix, so a reader of a new version never sees bytes
+// of the old one.
+//
+// Wrap one reader per request, with r bound to that request's context:
+// the returned ReaderAt remembers where the previous read ended, and when
+// a read starts exactly there it prefetches the next ReadAhead blocks in
+// the background (at most one goroutine per wrapper, MaxPrefetch across
+// the cache). Concurrent misses on one block, from any wrappers, share one
+// backend read made with the first caller's r; if that read fails, a
+// waiter tries again with its own r (a bounded number of times) so that one
+// client going away does not fail the others. Errors are never cached.
+//
+// The returned value also implements io.Closer: Close (which never fails)
+// stops read-ahead, and later ReadAt calls return fs.ErrClosed. Callers
+// should close it when the request ends; a wrapper that is not closed only
+// finishes the read-ahead already scheduled (at most ReadAhead blocks).
+// A read-ahead may still call r.ReadAt just after the request has ended;
+// r may fail then (a cancelled context, a closed object) and the error is
+// dropped.
+//
+// If c is nil or size is negative (unknown), Wrap returns r unchanged.
+func (c *Cache) Wrap(id string, size int64, r io.ReaderAt) io.ReaderAt {
+	if c == nil || size < 0 {
+		return r
+	}
+	w := &cachedReader{c: c, id: id, size: size, r: r}
+	w.lastEnd.Store(-1)
+	return w
+}
+
+// cachedReader is the io.ReaderAt returned by Wrap.
+type cachedReader struct {
+	c      *Cache
+	id     string
+	size   int64
+	r      io.ReaderAt
+	closed atomic.Bool
+
+	// lastEnd is where the previous ReadAt ended, -1 before the first.
+	lastEnd atomic.Int64
+
+	mu      sync.Mutex // guards the read-ahead window below
+	next    int64      // next block to prefetch
+	want    int64      // last block to prefetch (inclusive)
+	running bool       // a read-ahead goroutine is working on [next, want]
+}
+
+// Close stops read-ahead; ReadAt calls after Close return fs.ErrClosed.
+func (w *cachedReader) Close() error {
+	w.closed.Store(true)
+	return nil
+}
+
+// ReadAt implements io.ReaderAt: n < len(p) comes with a non-nil error,
+// io.EOF when the read reached the end of the object.
+func (w *cachedReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errNegativeOffset
+	}
+	if w.closed.Load() {
+		return 0, fs.ErrClosed
+	}
+	if off >= w.size {
+		return 0, io.EOF
+	}
+	end, eof := off+int64(len(p)), false
+	if int64(len(p)) >= w.size-off {
+		end, eof = w.size, int64(len(p)) > w.size-off
+	}
+	if end == off {
+		return 0, nil
+	}
+	bs := w.c.bs
+	first, last := off/bs, (end-1)/bs
+	var n int
+	var err error
+	if first == last {
+		n, err = w.readOne(p, off, end, first)
+	} else {
+		n, err = w.readSpan(p, off, end, first, last)
+	}
+	if n > 0 && w.lastEnd.Swap(off+int64(n)) == off && w.c.ahead > 0 {
+		w.readAhead((off + int64(n) - 1) / bs)
+	}
+	if err == nil && eof {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// readOne serves [off, end) from block idx, which contains it.
+func (w *cachedReader) readOne(p []byte, off, end, idx int64) (int, error) {
+	b, err := w.c.get(w, idx)
+	if err != nil {
+		return 0, err
+	}
+	w.copyOut(p, off, end, b)
+	return int(end - off), nil
+}
+
+// copyOut copies the part of b that overlaps [off, end) into p (which
+// starts at off) and releases the caller's reference to b.
+func (w *cachedReader) copyOut(p []byte, off, end int64, b *block) {
+	bo := b.key.idx * w.c.bs
+	lo, hi := max(off, bo), min(end, bo+int64(len(b.data)))
+	copy(p[lo-off:hi-off], b.data[lo-bo:hi-bo])
+	w.c.release(b)
+}
+
+// readSpan serves [off, end), which spans blocks first..last: resident
+// blocks are copied at once, missing ones fetched at most fetchParallel at
+// a time. On error it returns the bytes before the first failed block.
+func (w *cachedReader) readSpan(p []byte, off, end, first, last int64) (int, error) {
+	var missBuf [8]int64
+	missing := missBuf[:0]
+	for idx := first; idx <= last; idx++ {
+		if b := w.c.lookup(w.id, idx); b != nil {
+			w.copyOut(p, off, end, b)
+		} else {
+			missing = append(missing, idx)
+		}
+	}
+	failed, err := int64(-1), error(nil)
+	switch len(missing) {
+	case 0:
+	case 1:
+		b, e := w.c.get(w, missing[0])
+		if e != nil {
+			failed, err = missing[0], e
+		} else {
+			w.copyOut(p, off, end, b)
+		}
+	default:
+		var (
+			wg   sync.WaitGroup
+			emu  sync.Mutex
+			sema = make(chan struct{}, fetchParallel)
+		)
+		for _, idx := range missing {
+			sema <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sema; wg.Done() }()
+				b, e := w.c.get(w, idx)
+				if e != nil {
+					emu.Lock()
+					if failed < 0 || idx < failed {
+						failed, err = idx, e
+					}
+					emu.Unlock()
+					return
+				}
+				w.copyOut(p, off, end, b)
+			}()
+		}
+		wg.Wait()
+	}
+	if err != nil {
+		return int(max(failed*w.c.bs, off) - off), err
+	}
+	return int(end - off), nil
+}
+
+// readAhead extends the wrapper's read-ahead window to the ReadAhead
+// blocks after cur and starts the wrapper's read-ahead goroutine if it is
+// not running and a global slot is free.
+func (w *cachedReader) readAhead(cur int64) {
+	c := w.c
+	lastBlock := (w.size - 1) / c.bs
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.next = max(w.next, cur+1)
+	w.want = max(w.want, min(cur+c.ahead, lastBlock))
+	if w.running || w.next > w.want || w.closed.Load() {
+		return
+	}
+	select {
+	case c.prefetchSem <- struct{}{}:
+	default:
+		c.readAheadSkips.Add(1)
+		return
+	}
+	w.running = true
+	c.prefetchWG.Add(1)
+	go w.prefetchLoop()
+}
+
+// prefetchLoop fetches the blocks of the read-ahead window until it is
+// empty, the wrapper is closed or a fetch fails.
+func (w *cachedReader) prefetchLoop() {
+	c := w.c
+	defer func() {
+		<-c.prefetchSem
+		c.prefetchWG.Done()
+	}()
+	for {
+		w.mu.Lock()
+		if w.next > w.want || w.closed.Load() {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		idx := w.next
+		w.next++
+		w.mu.Unlock()
+		if err := c.prefetch(w, idx); err != nil {
+			// The request is probably gone (cancelled context, closed
+			// object): give up the rest of the window.
+			w.mu.Lock()
+			w.next = max(w.next, w.want+1)
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+	}
+}
+
+// lookup returns block idx of object id, referenced for the caller, if it
+// is resident, counting a hit; otherwise nil, counting nothing.
+func (c *Cache) lookup(id string, idx int64) *block {
+	c.mu.Lock()
+	b := c.blocks[blockKey{id, idx}]
+	if b != nil {
+		c.hits++
+		c.touch(b)
+		b.refs.Add(1)
+	}
+	c.mu.Unlock()
+	return b
+}
+
+// get returns block idx of w's object, referenced for the caller (who must
+// release it), from memory, from a fetch in flight, or from w's backend.
+func (c *Cache) get(w *cachedReader, idx int64) (*block, error) {
+	k := blockKey{w.id, idx}
+	var err error
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		c.mu.Lock()
+		if b := c.blocks[k]; b != nil {
+			if attempt == 0 {
+				c.hits++
+			}
+			c.touch(b)
+			b.refs.Add(1)
+			c.mu.Unlock()
+			return b, nil
+		}
+		if attempt == 0 {
+			c.misses++
+		}
+		if f := c.flights[k]; f != nil {
+			if attempt == 0 {
+				c.coalesced++
+			}
+			f.waiters++
+			c.mu.Unlock()
+			<-f.done
+			if f.err == nil {
+				return f.b, nil
+			}
+			err = f.err
+			if f.owner == w {
+				return nil, err
+			}
+			continue // the fetch used another request's reader: retry with ours
+		}
+		f := &flight{done: make(chan struct{}), owner: w}
+		c.flights[k] = f
+		c.mu.Unlock()
+		return c.lead(w, k, f)
+	}
+	return nil, err
+}
+
+// prefetch fetches block idx of w's object into the cache unless it is
+// resident or being fetched.
+func (c *Cache) prefetch(w *cachedReader, idx int64) error {
+	k := blockKey{w.id, idx}
+	c.mu.Lock()
+	if c.blocks[k] != nil || c.flights[k] != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	f := &flight{done: make(chan struct{}), owner: w}
+	c.flights[k] = f
+	c.mu.Unlock()
+	c.readAheads.Add(1)
+	b, err := c.lead(w, k, f)
+	if err != nil {
+		c.readAheadErrors.Add(1)
+		return err
+	}
+	c.release(b)
+	return nil
+}
+
+// lead performs the backend read of flight f and completes it, also if the
+// backend panics (waiters then get errBackendPanic and the panic goes on).
+func (c *Cache) lead(w *cachedReader, k blockKey, f *flight) (b *block, err error) {
+	done := false
+	defer func() {
+		if !done {
+			c.complete(k, f, nil, errBackendPanic)
+		}
+	}()
+	b, err = c.fetch(w, k.idx)
+	c.complete(k, f, b, err)
+	done = true
+	return b, err
+}
+
+// fetch reads block idx of w's object from w's backend reader.
+func (c *Cache) fetch(w *cachedReader, idx int64) (*block, error) {
+	off := idx * c.bs
+	want := min(c.bs, w.size-off)
+	b := c.newBlock(want)
+	b.key = blockKey{w.id, idx}
+	c.backendReads.Add(1)
+	n, err := w.r.ReadAt(b.data, off)
+	c.backendBytes.Add(uint64(max(n, 0)))
+	if int64(n) == want {
+		return b, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF // the object is shorter than its size: it changed
+	}
+	c.backendErrors.Add(1)
+	c.freeBlock(b)
+	return nil, fmt.Errorf("rangeio: reading block at offset %d (%d bytes) from the backend: %w", off, want, err)
+}
+
+// complete ends flight f: on success b is inserted (if it fits) and
+// referenced once for the leader and once per waiter.
+func (c *Cache) complete(k blockKey, f *flight, b *block, err error) {
+	c.mu.Lock()
+	delete(c.flights, k)
+	if err == nil {
+		refs := 1 + f.waiters
+		if size := int64(len(b.data)); size <= c.max {
+			for c.bytes+size > c.max {
+				c.evict(c.lru.prev)
+			}
+			c.blocks[k] = b
+			c.pushFront(b)
+			c.bytes += size
+			c.nblocks++
+			refs++
+		}
+		b.refs.Store(refs)
+	}
+	f.b, f.err = b, err
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// evict drops b from the cache; c.mu is held.
+func (c *Cache) evict(b *block) {
+	b.prev.next, b.next.prev = b.next, b.prev
+	b.prev, b.next = nil, nil
+	delete(c.blocks, b.key)
+	c.bytes -= int64(len(b.data))
+	c.nblocks--
+	c.evictions++
+	c.release(b)
+}
+
+// touch makes b the most recently used block; c.mu is held.
+func (c *Cache) touch(b *block) {
+	if c.lru.next == b {
+		return
+	}
+	b.prev.next, b.next.prev = b.next, b.prev
+	c.pushFront(b)
+}
+
+// pushFront links b as the most recently used block; c.mu is held.
+func (c *Cache) pushFront(b *block) {
+	b.prev, b.next = &c.lru, c.lru.next
+	c.lru.next.prev = b
+	c.lru.next = b
+}
+
+// release drops one reference to b; the last one recycles its buffer.
+func (c *Cache) release(b *block) {
+	if b.refs.Add(-1) == 0 {
+		c.freeBlock(b)
+	}
+}
+
+// newBlock returns a block whose data has length n: a pooled BlockSize
+// buffer for full blocks, an exact allocation for a short last block (so
+// that resident bytes are the memory actually held).
+func (c *Cache) newBlock(n int64) *block {
+	if n == c.bs {
+		if b, ok := c.pool.Get().(*block); ok {
+			return b
+		}
+	}
+	return &block{data: make([]byte, n)}
+}
+
+// freeBlock recycles b's buffer if it is a full block.
+func (c *Cache) freeBlock(b *block) {
+	if int64(cap(b.data)) != c.bs || int64(len(b.data)) != c.bs {
+		return
+	}
+	b.key = blockKey{}
+	c.pool.Put(b)
+}
+
+// waitReadAhead waits for the running read-aheads to finish (for tests).
+func (c *Cache) waitReadAhead() { c.prefetchWG.Wait() }
+
+var (
+	_ io.ReaderAt = (*cachedReader)(nil)
+	_ io.Closer   = (*cachedReader)(nil)
+)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package rangeio
+
+func raceEnabled() bool { return false }
