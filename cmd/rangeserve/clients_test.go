@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,8 +24,9 @@ func TestCurlResume(t *testing.T) {
 	p := startBinary(t, localConfig(root))
 	out := filepath.Join(t.TempDir(), "big.bin")
 
-	// Interrupted: a rate limit and a time limit leave a partial file.
-	_, err := runCmd(t, 30*time.Second, curl, "-sS", "--limit-rate", "2M", "--max-time", "1", "-o", out, p.URL+"/big.bin")
+	// Interrupted: the connection drops after 3 MB, as a flaky network
+	// would, leaving a partial file.
+	_, err := runCmd(t, 30*time.Second, curl, "-sS", "-o", out, cutProxy(t, p.URL, 3e6)+"/big.bin")
 	if err == nil {
 		t.Fatal("the throttled curl finished: the interruption did not happen")
 	}
@@ -63,8 +66,9 @@ func TestWgetContinue(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "big.bin")
 
-	// wget has no time limit of its own: kill it after a second.
-	if _, err := runCmd(t, 1*time.Second, wget, "-q", "--limit-rate=2m", "-O", out, p.URL+"/big.bin"); err == nil {
+	// The connection drops after 3 MB; --tries=1 keeps wget from retrying
+	// on its own.
+	if _, err := runCmd(t, 30*time.Second, wget, "-q", "--tries=1", "-O", out, cutProxy(t, p.URL, 3e6)+"/big.bin"); err == nil {
 		t.Fatal("the throttled wget finished: the interruption did not happen")
 	}
 	fi, err := os.Stat(out)
@@ -141,4 +145,36 @@ func TestFFprobeOverHTTP(t *testing.T) {
 	if !regexp.MustCompile(`path=/moov-last.mp4 status=206`).MatchString(p.logs.String()) {
 		t.Errorf("no 206 for moov-last.mp4 in the log: ffprobe did not seek with Range\n%s", p.logs.String())
 	}
+}
+
+// cutProxy forwards connections to the server at base (an http:// URL) and
+// cuts each one after sending limit bytes of the response back, the way a
+// dropped connection would. It returns the proxy's base URL.
+func cutProxy(t *testing.T, base string, limit int64) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	target := strings.TrimPrefix(base, "http://")
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go io.Copy(s, c)
+				io.CopyN(c, s, limit)
+			}()
+		}
+	}()
+	return "http://" + l.Addr().String()
 }
