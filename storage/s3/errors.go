@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/minio/minio-go/v7"
 
@@ -23,25 +24,28 @@ var ErrChanged = errors.New("s3: object changed since it was opened")
 // names the operation, the key and the bucket, and the S3 error code; it
 // never wraps minio-go's types and never contains credentials.
 func (b *Backend) translate(ctx context.Context, op, key string, err error) error {
+	if key != "" {
+		op += " " + strconv.Quote(key)
+	}
 	var er minio.ErrorResponse
 	if errors.As(err, &er) && (er.Code != "" || er.StatusCode != 0) {
 		if sentinel := sentinelFor(er); sentinel != nil {
-			return fmt.Errorf("s3: %s %q in %s: %s: %w", op, key, b.where, describe(er), sentinel)
+			return fmt.Errorf("s3: %s in %s: %s: %w", op, b.where, describe(er), sentinel)
 		}
-		return fmt.Errorf("s3: %s %q in %s: %s", op, key, b.where, describe(er))
+		return fmt.Errorf("s3: %s in %s: %s", op, b.where, describe(er))
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		if errors.Is(cerr, context.DeadlineExceeded) {
-			return fmt.Errorf("s3: %s %q: %s did not answer in time: %w: %w",
-				op, key, b.where, storage.ErrUnavailable, context.DeadlineExceeded)
+			return fmt.Errorf("s3: %s: %s did not answer in time: %w: %w",
+				op, b.where, storage.ErrUnavailable, context.DeadlineExceeded)
 		}
 		// The caller went away: not the store's fault.
-		return fmt.Errorf("s3: %s %q: %w", op, key, cerr)
+		return fmt.Errorf("s3: %s: %w", op, cerr)
 	}
 	// Anything else is a network or protocol failure; its text (dial
 	// errors, the request URL) holds no credentials: requests are signed
 	// in headers, not in the URL.
-	return fmt.Errorf("s3: %s %q: %s unreachable: %v: %w", op, key, b.where, err, storage.ErrUnavailable)
+	return fmt.Errorf("s3: %s: %s unreachable: %v: %w", op, b.where, err, storage.ErrUnavailable)
 }
 
 // sentinelFor maps an S3 error response to a storage sentinel, or nil for

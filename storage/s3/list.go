@@ -15,8 +15,10 @@ import (
 // key; "" for the root), like a directory listing: objects with their
 // size, ETag and modification time, and common prefixes as entries with
 // IsDir set and Size -1. Keys are full cleaned keys without the backend's
-// Prefix ("a/b.mp4" when listing "a"), in the store's order (lexical for
-// S3). Objects whose names are not clean keys (empty segments, "..") are
+// Prefix ("a/b.mp4" when listing "a"). The order is the store's, page by
+// page: each page's objects in lexical order, then that page's prefixes
+// (minio-go yields them so); a caller that needs one sorted list must sort.
+// Objects whose names are not clean keys (empty segments, "..") are
 // skipped: they could not be opened. ContentType is left empty: listings do
 // not carry it.
 //

@@ -64,8 +64,9 @@ type Options struct {
 	AccessKey string
 	SecretKey string
 	// Timeout bounds each backend request, from dialing to the end of the
-	// body (one Stat, one ReadAt, one page of a listing). Default
-	// [DefaultTimeout].
+	// body: one Stat, one ReadAt, one presign's region lookup. A listing is
+	// bounded by its caller's context; each of its pages by Timeout waiting
+	// for the response header. Default [DefaultTimeout].
 	Timeout time.Duration
 	// MaxRetries is the number of attempts for a request that fails with a
 	// network error or a retryable S3 error, the first included. Default
@@ -177,7 +178,7 @@ func (b *Backend) check(ctx context.Context) error {
 					b.where, er.Code, storage.ErrPermission)
 			}
 		}
-		return b.translate(ctx, "checking", "", err)
+		return b.translate(ctx, "start-up check", "", err)
 	}
 	if !ok {
 		return fmt.Errorf("s3: %s does not exist: create it or fix the bucket name: %w", b.where, storage.ErrNotExist)
