@@ -571,3 +571,5 @@ func TestMiddlewarePanicsOnMiswiring(t *testing.T) {
 		t.Errorf("Authorize with zero policy: %d, want refusal 403", w.Code)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
