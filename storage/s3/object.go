@@ -134,8 +134,8 @@ func (o *Object) checkContentRange(cr string, off, n int64) error {
 	want := "bytes " + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+n-1, 10) + "/"
 	rest, ok := strings.CutPrefix(cr, want)
 	if !ok {
-		return fmt.Errorf("s3: read %q: asked for %s, got Content-Range %q from %s: %w",
-			o.key, want, cr, o.b.where, storage.ErrUnavailable)
+		return fmt.Errorf("s3: read %q: asked for bytes %d-%d, got Content-Range %q from %s: %w",
+			o.key, off, off+n-1, cr, o.b.where, storage.ErrUnavailable)
 	}
 	if total, err := strconv.ParseInt(rest, 10, 64); err != nil || total != size {
 		return fmt.Errorf("s3: read %q: size is now %s, opened with %d: %w", o.key, rest, size, ErrChanged)

@@ -108,6 +108,7 @@ func TestBackend(t *testing.T) {
 	t.Run("Hang", func(t *testing.T) { testHang(t, f) })
 	t.Run("NotExist", func(t *testing.T) { testNotExist(t, b) })
 	t.Run("Changed", func(t *testing.T) { testChanged(t, f, b) })
+	t.Run("Misbehaving", func(t *testing.T) { testMisbehaving(t, f) })
 	t.Run("Cache", func(t *testing.T) { testCache(t, f) })
 	t.Run("Presign", func(t *testing.T) { testPresign(t, f, b) })
 	t.Run("NewErrors", func(t *testing.T) { testNewErrors(t, f) })
@@ -289,6 +290,8 @@ type proxy struct {
 	reqs     []string // "METHOD path range"
 	conns    atomic.Int64
 	getDelay atomic.Int64 // nanoseconds to wait before forwarding a GET
+	// fake, when set, answers GET requests instead of MinIO.
+	fake atomic.Pointer[http.HandlerFunc]
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -306,6 +309,10 @@ func newProxy(t *testing.T, target string) *proxy {
 			case <-r.Context().Done():
 				return
 			}
+		}
+		if h := p.fake.Load(); h != nil && r.Method == http.MethodGet {
+			(*h)(w, r)
+			return
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -470,6 +477,69 @@ func testChanged(t *testing.T, f *fixture, b *s3.Backend) {
 	}
 	if o2, err := b.Open(context.Background(), "changing.bin"); err != nil || o2.Info().ETag == o.Info().ETag {
 		t.Errorf("re-Open after replace: %v, ETag %v (old %v), want a new ETag", err, o2, o.Info().ETag)
+	}
+}
+
+// testMisbehaving puts a fake store behind Open's HEAD: answers that do
+// not match the opened version or the range asked for must be errors,
+// never bytes served as the object's.
+func testMisbehaving(t *testing.T, f *fixture) {
+	p := newProxy(t, f.m.Endpoint)
+	b := f.backend(t, p.endpoint(), s3.Options{Prefix: "pre"})
+	o, err := b.Open(context.Background(), "video.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	etag := o.Info().ETag
+	lastMod := o.Info().ModTime.UTC().Format(http.TimeFormat)
+	const off, n = 1000, 100
+	partial := func(etag, cr string, body []byte, length int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("ETag", etag)
+			h.Set("Last-Modified", lastMod)
+			h.Set("Content-Length", fmt.Sprint(length))
+			code := http.StatusOK
+			if cr != "" {
+				h.Set("Content-Range", cr)
+				code = http.StatusPartialContent
+			}
+			w.WriteHeader(code)
+			w.Write(body)
+		}
+	}
+	cr := fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, videoSize)
+	tests := []struct {
+		name string
+		h    http.HandlerFunc
+		want error
+	}{
+		{"control: a correct answer", partial(etag, cr, f.video[off:off+n], n), nil},
+		{"Range ignored: 200 with the whole object", partial(etag, "", f.video, videoSize), storage.ErrUnavailable},
+		{"another range", partial(etag, fmt.Sprintf("bytes 0-%d/%d", n-1, videoSize), f.video[:n], n), storage.ErrUnavailable},
+		{"If-Match ignored: another version", partial(`"0123456789abcdef0123456789abcdef"`, cr, f.video[off:off+n], n), s3.ErrChanged},
+		{"another size", partial(etag, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, videoSize+1), f.video[off:off+n], n), s3.ErrChanged},
+		{"short body", partial(etag, cr, f.video[off:off+n/2], n), storage.ErrUnavailable},
+		{"412", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusPreconditionFailed) }, s3.ErrChanged},
+		{"503", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }, storage.ErrUnavailable},
+		{"403", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) }, storage.ErrPermission},
+		{"404", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) }, storage.ErrNotExist},
+	}
+	defer p.fake.Store(nil)
+	for _, tt := range tests {
+		p.fake.Store(&tt.h)
+		buf := make([]byte, n)
+		got, err := o.ReadAt(buf, off)
+		switch {
+		case tt.want == nil && (err != nil || got != n || !bytes.Equal(buf, f.video[off:off+n])):
+			t.Errorf("%s: ReadAt = %d, %v; want %d correct bytes", tt.name, got, err, n)
+		case tt.want != nil && !errors.Is(err, tt.want):
+			t.Errorf("%s: ReadAt = %d, %v; want %v", tt.name, got, err, tt.want)
+		}
+		if tt.want != nil {
+			t.Logf("%s: %v", tt.name, err)
+		}
 	}
 }
 
