@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,12 @@ type ServerConfig struct {
 	// ShutdownTimeout is how long SIGINT/SIGTERM waits for requests in
 	// flight before closing connections. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the addresses (CIDR) of front proxies, such as
+	// nginx, whose X-Forwarded-For names the real client for IP-bound
+	// links and logs. Default none: the peer's address is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	trusted []netip.Prefix
 }
 
 // CacheConfig is the block cache in front of remote objects.
@@ -393,6 +400,17 @@ func (c *Config) validate() error {
 	}
 	if s.MaxHeaderBytes < 4<<10 {
 		return errAt("server.max_header_bytes", "%d is too small: browsers send several KiB of headers; use at least 4KiB", s.MaxHeaderBytes)
+	}
+	for i, p := range s.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return errAt(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not an address or CIDR prefix such as 127.0.0.1/32", p)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		s.trusted = append(s.trusted, pfx.Masked())
 	}
 	if c.Cache.BlockSize == 0 {
 		c.Cache.BlockSize = 1 << 20

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -161,7 +162,12 @@ func (a *app) buildAuth() error {
 		}
 		a.tokens = t
 	}
-	a.guard = auth.NewGuard(auth.GuardOptions{Signer: a.signer, Tokens: a.tokens, Logger: a.log})
+	a.guard = auth.NewGuard(auth.GuardOptions{
+		Signer:   a.signer,
+		Tokens:   a.tokens,
+		Logger:   a.log,
+		ClientIP: clientIP(a.cfg.Server.trusted),
+	})
 	return nil
 }
 
@@ -233,4 +239,35 @@ func (a *app) Close() error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// clientIP returns the client's address: the peer's, or, when the peer is
+// a trusted proxy, the right-most X-Forwarded-For entry that is not itself
+// a trusted proxy.
+func clientIP(trusted []netip.Prefix) func(*http.Request) netip.Addr {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(r *http.Request) netip.Addr {
+		peer := auth.RemoteIP(r)
+		if !peer.IsValid() || !isTrusted(peer) {
+			return peer
+		}
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				return peer
+			}
+			if !isTrusted(a) {
+				return a.Unmap()
+			}
+		}
+		return peer
+	}
 }
