@@ -36,10 +36,16 @@ type Object struct {
 func (o *Object) Info() storage.Info { return o.info }
 
 // Close marks the object closed; later ReadAt calls fail with
-// fs.ErrClosed. It holds no resources, so Close never fails and may be
-// called more than once.
+// fs.ErrClosed. It also closes the cache's reader, if it has a Close
+// method (the block cache's stops its read-ahead). The object holds no
+// connection, so Close never fails and may be called more than once.
 func (o *Object) Close() error {
-	o.closed.Store(true)
+	if o.closed.Swap(true) {
+		return nil
+	}
+	if c, ok := o.r.(io.Closer); ok {
+		_ = c.Close()
+	}
 	return nil
 }
 

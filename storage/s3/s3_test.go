@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rangeserve/rangeserve/internal/testenv"
+	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
 	"github.com/rangeserve/rangeserve/storage/s3"
 )
@@ -110,6 +111,7 @@ func TestBackend(t *testing.T) {
 	t.Run("Changed", func(t *testing.T) { testChanged(t, f, b) })
 	t.Run("Misbehaving", func(t *testing.T) { testMisbehaving(t, f) })
 	t.Run("Cache", func(t *testing.T) { testCache(t, f) })
+	t.Run("BlockCache", func(t *testing.T) { testBlockCache(t, f) })
 	t.Run("Presign", func(t *testing.T) { testPresign(t, f, b) })
 	t.Run("NewErrors", func(t *testing.T) { testNewErrors(t, f) })
 	t.Run("List", func(t *testing.T) { testList(t, f, b) })
@@ -598,6 +600,62 @@ func testCache(t *testing.T, f *fixture) {
 	}
 	if n, err := o2.ReadAt(p, 0); n != 100 || err != nil {
 		t.Errorf("ReadAt with a typed-nil cache = %d, %v", n, err)
+	}
+}
+
+// testBlockCache runs reads through the real rangeio.Cache: the store sees
+// one aligned, block-sized ranged GET per block, and none for bytes
+// already cached.
+func testBlockCache(t *testing.T, f *fixture) {
+	const bs = 256 << 10
+	p := newProxy(t, f.m.Endpoint)
+	cache := rangeio.NewCache(rangeio.CacheConfig{BlockSize: bs, MaxBytes: 64 << 20, ReadAhead: -1})
+	b := f.backend(t, p.endpoint(), s3.Options{Prefix: "pre", Cache: cache})
+	o, err := b.Open(context.Background(), "video.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	p.take()
+	get := func(from, to int64) string {
+		return fmt.Sprintf("GET /%s/pre/video.mp4 bytes=%d-%d", bucket, from, to)
+	}
+	last := int64(videoSize-1) / bs * bs
+	tests := []struct {
+		off, n int64
+		want   []string // backend requests this read causes
+	}{
+		{1000, 100, []string{get(0, bs-1)}},
+		{5000, 200, nil}, // same block: from memory
+		{bs - 10, 20, []string{get(bs, 2*bs-1)}},
+		{0, 2 * bs, nil},
+		{videoSize - 1, 1, []string{get(last, videoSize-1)}}, // short last block
+	}
+	for _, tt := range tests {
+		buf := make([]byte, tt.n)
+		n, err := o.ReadAt(buf, tt.off)
+		if int64(n) != tt.n || (err != nil && err != io.EOF) || !bytes.Equal(buf, f.video[tt.off:tt.off+tt.n]) {
+			t.Errorf("ReadAt(%d at %d) through the cache = %d, %v (bytes equal: %v)", tt.n, tt.off, n, err, bytes.Equal(buf[:n], f.video[tt.off:tt.off+int64(n)]))
+		}
+		if got := p.take(); !slices.Equal(got, tt.want) {
+			t.Errorf("ReadAt(%d at %d) through the cache: backend requests %q, want %q", tt.n, tt.off, got, tt.want)
+		}
+	}
+	st := cache.Stats()
+	t.Logf("block cache: %+v", st)
+	if st.BackendReads != 3 {
+		t.Errorf("cache BackendReads = %d, want 3", st.BackendReads)
+	}
+
+	// A nil *rangeio.Cache (caching disabled in the configuration) works.
+	var none *rangeio.Cache
+	b2 := f.backend(t, "", s3.Options{Prefix: "pre", Cache: none})
+	o2, err := b2.Open(context.Background(), "video.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := o2.ReadAt(make([]byte, 10), 0); n != 10 || err != nil {
+		t.Errorf("ReadAt with a nil *rangeio.Cache = %d, %v", n, err)
 	}
 }
 
