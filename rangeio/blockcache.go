@@ -378,7 +378,11 @@ func (w *cachedReader) readAhead(cur int64) {
 	lastBlock := (w.size - 1) / c.bs
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.next = max(w.next, cur+1)
+	if w.next <= cur || w.next > cur+c.ahead+1 {
+		// The window is not just ahead of the reader (first time, or the
+		// reader moved): restart it after cur.
+		w.next, w.want = cur+1, cur
+	}
 	w.want = max(w.want, min(cur+c.ahead, lastBlock))
 	if w.running || w.next > w.want || w.closed.Load() {
 		return
