@@ -93,6 +93,10 @@ type AuthConfig struct {
 	MaxGrace time.Duration `yaml:"max_grace"`
 	// Tokens are bearer tokens, stored as the SHA-256 of the token.
 	Tokens []TokenConfig `yaml:"tokens"`
+	// SecureCookies marks the playback-grace cookie Secure even when the
+	// request reached rangeserve over plain HTTP: set it when a proxy in
+	// front terminates TLS. Default false (Secure only over TLS).
+	SecureCookies bool `yaml:"secure_cookies"`
 }
 
 // SigningKey is one HMAC key for share links.
@@ -533,6 +537,9 @@ func (m *Mount) validate(p string, c *Config) error {
 	}
 	if (m.Auth == "signed" || m.Auth == "signed-or-token") && len(c.Auth.Keys) == 0 {
 		return errAt(p+".auth", "%q needs at least one signing key under auth.keys", m.Auth)
+	}
+	if m.Auth != "public" && strings.HasPrefix(strings.TrimSpace(strings.ToLower(m.CacheControl)), "public") {
+		return errAt(p+".cache_control", "%q lets shared caches keep files of a %s mount and hand them to anyone: use private (e.g. \"private, max-age=3600\")", m.CacheControl, m.Auth)
 	}
 	if (m.Auth == "token" || m.Auth == "signed-or-token") && len(c.Auth.Tokens) == 0 {
 		return errAt(p+".auth", "%q needs at least one token under auth.tokens", m.Auth)

@@ -163,10 +163,11 @@ func (a *app) buildAuth() error {
 		a.tokens = t
 	}
 	a.guard = auth.NewGuard(auth.GuardOptions{
-		Signer:   a.signer,
-		Tokens:   a.tokens,
-		Logger:   a.log,
-		ClientIP: clientIP(a.cfg.Server.trusted),
+		Signer:        a.signer,
+		Tokens:        a.tokens,
+		Logger:        a.log,
+		ClientIP:      clientIP(a.cfg.Server.trusted),
+		SecureCookies: c.SecureCookies,
 	})
 	return nil
 }
