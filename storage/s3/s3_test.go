@@ -47,7 +47,7 @@ const (
 	partSize  = 5 << 20
 )
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{m: testenv.StartMinIO(t)}
 	f.m.MakeBucket(t, bucket)
