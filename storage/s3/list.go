@@ -28,6 +28,10 @@ import (
 func (b *Backend) List(ctx context.Context, prefix string) iter.Seq2[storage.Info, error] {
 	return func(yield func(storage.Info, error) bool) {
 		dir := strings.Trim(prefix, "/")
+		if clean, err := storage.CleanKey(dir); err != nil || clean != dir {
+			yield(storage.Info{}, fmt.Errorf("s3: list %q: %w", prefix, storage.ErrInvalidKey))
+			return
+		}
 		if dir != "" {
 			dir += "/"
 		}
