@@ -354,3 +354,43 @@ func checkHeaders(t *testing.T, name string, hdr http.Header, want map[string]st
 		}
 	}
 }
+
+// checkMultipartAny checks a multipart/byteranges body whose parts are not
+// known in advance: each part's bytes must be what its Content-Range says,
+// the parts sorted and apart, and their total no more than the object.
+func checkMultipartAny(t *testing.T, ctype string, body, data []byte) {
+	t.Helper()
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil || mt != "multipart/byteranges" {
+		t.Fatalf("Content-Type = %q (%v), want multipart/byteranges", ctype, err)
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var total, prevEnd int64 = 0, -1
+	n := 0
+	for ; ; n++ {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("part %d: %v", n, err)
+		}
+		got, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatalf("part %d: %v", n, err)
+		}
+		var first, last, size int64
+		if _, err := fmt.Sscanf(p.Header.Get("Content-Range"), "bytes %d-%d/%d", &first, &last, &size); err != nil ||
+			size != int64(len(data)) || first <= prevEnd || last < first || last >= size {
+			t.Fatalf("part %d: bad Content-Range %q after end %d", n, p.Header.Get("Content-Range"), prevEnd)
+		}
+		if !bytes.Equal(got, data[first:last+1]) {
+			t.Fatalf("part %d (%s): wrong bytes", n, p.Header.Get("Content-Range"))
+		}
+		prevEnd = last
+		total += last - first + 1
+	}
+	if n < 2 || total > int64(len(data)) {
+		t.Fatalf("%d parts totalling %d bytes of a %d-byte object", n, total, len(data))
+	}
+}
