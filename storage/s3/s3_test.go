@@ -408,7 +408,7 @@ func testCancel(t *testing.T, f *fixture) {
 	if errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("ReadAt with ctx cancelled: %v is ErrUnavailable; a client going away is not the store's fault", err)
 	}
-	if el > 2*time.Second {
+	if el > 3*time.Second {
 		t.Errorf("ReadAt took %v after cancel at 200ms, want well under the 10s delay", el)
 	}
 }
@@ -431,7 +431,7 @@ func testHang(t *testing.T, f *fixture) {
 	if !errors.Is(err, storage.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("ReadAt from a hanging store: err = %v, want ErrUnavailable and DeadlineExceeded", err)
 	}
-	if el < 900*time.Millisecond || el > 3*time.Second {
+	if el < 900*time.Millisecond || el > 5*time.Second {
 		t.Errorf("ReadAt from a hanging store took %v, want about the 1s timeout", el)
 	}
 }
@@ -933,7 +933,7 @@ func TestOutage(t *testing.T) {
 	f.m.Stop(t)
 	start := time.Now()
 	_, err = b.Open(ctx, "a.bin")
-	if el := time.Since(start); el > timeout+time.Second {
+	if el := time.Since(start); el > timeout+2*time.Second {
 		t.Errorf("Open while MinIO is down took %v, want under the %v timeout", el, timeout)
 	}
 	if !errors.Is(err, storage.ErrUnavailable) {
@@ -944,7 +944,7 @@ func TestOutage(t *testing.T) {
 	if n, err := o.ReadAt(p, 1000); n != 0 || !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("ReadAt while MinIO is down = %d, %v; want 0 and ErrUnavailable", n, err)
 	}
-	if el := time.Since(start); el > timeout+time.Second {
+	if el := time.Since(start); el > timeout+2*time.Second {
 		t.Errorf("ReadAt while MinIO is down took %v, want under the %v timeout", el, timeout)
 	}
 
