@@ -25,6 +25,8 @@
 //   - s3:GetObject, for Stat (HEAD), Open and ReadAt (ranged GET) and for
 //     presigned URLs, which are signed with these credentials;
 //   - s3:ListBucket, for [New]'s start-up check (HEAD bucket) and for List;
+//     without it AWS also answers a missing key with 403, which reads as
+//     storage.ErrPermission instead of storage.ErrNotExist;
 //   - s3:GetBucketLocation, for the region lookup at start-up when
 //     [Options].Region is empty (set Region to avoid needing it).
 //
