@@ -36,31 +36,32 @@ func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	hdr := w.Header()
+	hw := headerWriter{h: hdr}
 	if h.opts.Mode == ModeXSendfile {
 		p, err := h.pather.Path(key)
 		if err != nil {
 			h.fail(w, r, key, err)
 			return
 		}
-		hdr["X-Sendfile"] = []string{p}
+		hw.set("X-Sendfile", p)
 	} else {
-		hdr["X-Accel-Redirect"] = []string{h.opts.InternalPrefix + "/" + escapeKey(key)}
+		hw.set("X-Accel-Redirect", h.opts.InternalPrefix+"/"+escapeKey(key))
 		if h.opts.AccelBuffering != "" {
-			hdr["X-Accel-Buffering"] = []string{h.opts.AccelBuffering}
+			hw.set("X-Accel-Buffering", h.opts.AccelBuffering)
 		}
 		if h.opts.AccelLimitRate != "" {
-			hdr["X-Accel-Limit-Rate"] = []string{h.opts.AccelLimitRate}
+			hw.set("X-Accel-Limit-Rate", h.opts.AccelLimitRate)
 		}
 	}
 	if ct := delegatedType(key, info); ct != "" {
-		hdr["Content-Type"] = []string{ct}
+		hw.set("Content-Type", ct)
 	} else {
 		hdr["Content-Type"] = nil // no net/http default either
 	}
-	hdr["Content-Disposition"] = []string{ContentDisposition(dispositionKind(r), baseName(key))}
-	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
+	hw.set("X-Content-Type-Options", "nosniff")
 	if h.opts.CacheControl != "" {
-		hdr["Cache-Control"] = []string{h.opts.CacheControl}
+		hw.set("Cache-Control", h.opts.CacheControl)
 	}
 	// The proxy computes the length; suppress net/http's Content-Length: 0.
 	hdr["Content-Length"] = nil
@@ -88,7 +89,8 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	hdr := w.Header()
-	etag := h.setValidators(hdr, info)
+	hw := headerWriter{h: hdr}
+	etag := h.setValidators(&hw, info)
 	switch v, _ := evalPreconditions(r, etag, info.ModTime); v {
 	case notModified:
 		writeNotModified(w)
@@ -113,8 +115,8 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 	// The validators describe the object, not this redirect.
 	delete(hdr, "Etag")
 	delete(hdr, "Last-Modified")
-	hdr["Cache-Control"] = []string{redirectCacheControl(h.opts.RedirectTTL)}
-	hdr["Location"] = []string{u.String()}
+	hw.set("Cache-Control", redirectCacheControl(h.opts.RedirectTTL))
+	hw.set("Location", u.String())
 	w.WriteHeader(http.StatusTemporaryRedirect)
 }
 

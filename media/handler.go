@@ -218,16 +218,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string) {
 
 // setValidators sets ETag, Last-Modified and Cache-Control for info and
 // returns the normalized ETag.
-func (h *Handler) setValidators(hdr http.Header, info storage.Info) string {
+func (h *Handler) setValidators(hw *headerWriter, info storage.Info) string {
 	etag := normalizeETag(info.ETag)
 	if etag != "" {
-		hdr["Etag"] = []string{etag}
+		hw.set("Etag", etag)
 	}
 	if !isZeroTime(info.ModTime) {
-		hdr["Last-Modified"] = []string{info.ModTime.UTC().Format(http.TimeFormat)}
+		hw.set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
 	}
 	if h.opts.CacheControl != "" {
-		hdr["Cache-Control"] = []string{h.opts.CacheControl}
+		hw.set("Cache-Control", h.opts.CacheControl)
 	}
 	return etag
 }
@@ -236,8 +236,8 @@ func (h *Handler) setValidators(hdr http.Header, info storage.Info) string {
 // for a HEAD answered from Stat alone (mode redirect): the content type then
 // comes from info and the extension only.
 func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object) {
-	hdr := w.Header()
-	etag := h.setValidators(hdr, info)
+	hw := headerWriter{h: w.Header()}
+	etag := h.setValidators(&hw, info)
 	v, useRange := evalPreconditions(r, etag, info.ModTime)
 	switch v {
 	case notModified:
@@ -258,7 +258,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 		ranges, err = rangeio.Parse(r.Header.Get("Range"), info.Size, h.opts.MaxRanges)
 		switch {
 		case errors.Is(err, rangeio.ErrUnsatisfiable):
-			hdr["Content-Range"] = []string{"bytes */" + strconv.FormatInt(info.Size, 10)}
+			hw.set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
 			writeStatus(w, r, http.StatusRequestedRangeNotSatisfiable)
 			return
 		case err != nil:
@@ -273,27 +273,27 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 		h.fail(w, r, key, err)
 		return
 	}
-	hdr["Accept-Ranges"] = []string{"bytes"}
-	hdr["X-Content-Type-Options"] = []string{"nosniff"}
-	hdr["Content-Disposition"] = []string{ContentDisposition(dispositionKind(r), baseName(key))}
+	hw.set("Accept-Ranges", "bytes")
+	hw.set("X-Content-Type-Options", "nosniff")
+	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
 
 	var m *rangeio.Multipart
 	off, n := int64(0), info.Size
 	switch len(ranges) {
 	case 0:
-		hdr["Content-Type"] = []string{ctype}
-		hdr["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		hw.set("Content-Type", ctype)
+		hw.set("Content-Length", strconv.FormatInt(n, 10))
 		w.WriteHeader(http.StatusOK)
 	case 1:
 		off, n = ranges[0].Start, ranges[0].Length
-		hdr["Content-Type"] = []string{ctype}
-		hdr["Content-Range"] = []string{ranges[0].ContentRange(info.Size)}
-		hdr["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		hw.set("Content-Type", ctype)
+		hw.set("Content-Range", ranges[0].ContentRange(info.Size))
+		hw.set("Content-Length", strconv.FormatInt(n, 10))
 		w.WriteHeader(http.StatusPartialContent)
 	default:
 		m = rangeio.NewMultipart(ranges, info.Size, ctype)
-		hdr["Content-Type"] = []string{m.ContentType()}
-		hdr["Content-Length"] = []string{strconv.FormatInt(m.Len(), 10)}
+		hw.set("Content-Type", m.ContentType())
+		hw.set("Content-Length", strconv.FormatInt(m.Len(), 10))
 		w.WriteHeader(http.StatusPartialContent)
 	}
 	if r.Method == http.MethodHead || obj == nil {
@@ -412,10 +412,10 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, key string
 		}
 	}
 	ctype, _ := h.contentType(key, info, nil)
-	hdr := w.Header()
-	hdr["Content-Type"] = []string{ctype}
-	hdr["X-Content-Type-Options"] = []string{"nosniff"}
-	hdr["Content-Disposition"] = []string{ContentDisposition(dispositionKind(r), baseName(key))}
+	hw := headerWriter{h: w.Header()}
+	hw.set("Content-Type", ctype)
+	hw.set("X-Content-Type-Options", "nosniff")
+	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead || rd == nil {
 		return
@@ -434,6 +434,26 @@ var streamBufs = sync.Pool{New: func() any {
 	b := make([]byte, 64<<10)
 	return &b
 }}
+
+// headerWriter sets response headers with values taken from one backing
+// array, so that the dozen headers of a response cost one allocation
+// rather than one each. Every value slice has capacity 1: a later Add (by
+// a middleware) copies instead of overwriting a neighbour. Keys must be in
+// canonical form.
+type headerWriter struct {
+	h    http.Header
+	vals []string
+}
+
+func (hw *headerWriter) set(key, value string) {
+	if len(hw.vals) == 0 {
+		hw.vals = make([]string, 12)
+	}
+	s := hw.vals[:1:1]
+	hw.vals = hw.vals[1:]
+	s[0] = value
+	hw.h[key] = s
+}
 
 // validHeaderValue reports whether v may be sent as a header value: no
 // control characters (tab aside).
