@@ -80,10 +80,11 @@ type Options struct {
 //
 // HEAD is answered with exactly the status and headers GET would get,
 // Range and If-Range included (206 with Content-Range and the part's
-// Content-Length), without a body and without reading the body; like
-// net/http's ServeContent and nginx, and so that clients that probe range
-// support with HEAD see it. (RFC 9110 §14.2 defines range handling for GET
-// only; the response to HEAD should carry the fields GET's would.) HEAD
+// Content-Length), without a body and without reading the body. net/http's
+// ServeContent does the same, and so does nginx (checked with 1.22: HEAD
+// with Range gets 206, multipart included); clients that probe range
+// support with a HEAD see it. RFC 9110 §14.2 defines range handling for GET
+// only, but §9.3.2 asks HEAD to carry the fields GET's response would. HEAD
 // may read the first 262 bytes of an object to detect its content type,
 // as GET does, once per object version.
 type Handler struct {

@@ -2,6 +2,7 @@ package media_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rangeserve/rangeserve/media"
+	"github.com/rangeserve/rangeserve/storage"
 	"github.com/rangeserve/rangeserve/storage/local"
 )
 
@@ -347,5 +349,33 @@ func TestStream(t *testing.T) {
 	w = serve(newHandler(t, b, media.Options{}), "GET", "/opaque.bin", nil)
 	if w.Code != 501 || w.Body.String() != "501 not implemented\n" {
 		t.Errorf("unstreamable object: %d %q, want 501", w.Code, w.Body.String())
+	}
+}
+
+// cancelBackend fails every Open with the request context's error.
+type cancelBackend struct{ *memBackend }
+
+func (b cancelBackend) Open(ctx context.Context, key string) (storage.Object, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("fake: open %q: %w", key, ctx.Err())
+}
+
+// TestClientGone checks that nothing is written when the client has gone
+// away (its context is canceled), while a deadline is a 504.
+func TestClientGone(t *testing.T) {
+	h := newHandler(t, cancelBackend{newMem()}, media.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/x.mp4", nil).WithContext(ctx))
+	if w.Body.Len() != 0 || len(w.Header()) != 0 {
+		t.Errorf("canceled request: wrote headers %v, body %q; want nothing", w.Header(), w.Body.String())
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/x.mp4", nil).WithContext(ctx))
+	if w.Code != 504 || w.Body.String() != "504 gateway timeout\n" {
+		t.Errorf("deadline: %d %q, want 504", w.Code, w.Body.String())
 	}
 }
