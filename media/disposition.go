@@ -24,10 +24,14 @@ const (
 // every non-ASCII character and every character some browsers mishandle
 // inside the quoted string (", \ and %) becomes '_' and control characters
 // are dropped. When that fallback differs from name, the exact name
-// follows as filename*=UTF-8” and the name in the RFC 8187 percent-encoding, which
-// current browsers prefer. A name that is only ASCII letters, digits and
-// safe punctuation (spaces included) gets no filename* parameter. An empty
-// name gives just the kind.
+// follows as an RFC 8187 filename* parameter (UTF-8, percent-encoded),
+// which current browsers prefer:
+//
+//	attachment; filename="vid_o.mp4"; filename*=UTF-8''vid%C3%A9o.mp4
+//
+// A name that survives the fallback unchanged (ASCII without ", \, % or
+// control characters; spaces and ';' are fine inside the quotes) gets no
+// filename* parameter. An empty name gives just the kind.
 //
 // Storage presigning needs the same string for
 // response-content-disposition; whoever puts it into a URL must encode it
