@@ -49,7 +49,7 @@ func startApp(t *testing.T, config string) (*httptest.Server, *app, *syncBuffer)
 }
 
 // fixtures are the testdata files every backend under test holds.
-var fixtures = []string{"video.mp4", "video.webm", "audio.mp3", "image.png", "hello.txt", "vidéo 𝄞 test.mp4"}
+var fixtures = []string{"video.mp4", "video.webm", "audio.mp3", "image.png", "hello.txt", "vidéo 𝄞 test.mp4", ".hidden.txt"}
 
 // s3Mount starts MinIO, uploads the fixtures into a bucket and returns the
 // mount's YAML (as a list item) and the MinIO.
@@ -105,9 +105,11 @@ mounts:
 			u := srv.URL + escapePath(mountPrefix+name)
 			runConformance(t, mountPrefix+name, u, data)
 		}
-		resp := get(t, srv.URL+mountPrefix+"missing.mp4", nil)
-		if resp.StatusCode != 404 {
-			t.Errorf("%smissing.mp4: status %d, want 404", mountPrefix, resp.StatusCode)
+		for _, name := range []string{"missing.mp4", ".hidden.txt"} {
+			resp := get(t, srv.URL+mountPrefix+name, nil)
+			if resp.StatusCode != 404 || strings.Contains(string(resp.Body), "secret") {
+				t.Errorf("%s%s: status %d, want 404", mountPrefix, name, resp.StatusCode)
+			}
 		}
 	}
 }

@@ -134,7 +134,8 @@ type Mount struct {
 	// FollowSymlinks lets a local mount follow symlinks that leave Root.
 	// Default false.
 	FollowSymlinks bool `yaml:"follow_symlinks"`
-	// AllowHidden serves dot-files. Default false.
+	// AllowHidden serves keys with a segment that starts with a dot
+	// (.env, .git/config), on every backend. Default false.
 	AllowHidden bool `yaml:"allow_hidden"`
 	// S3 configures an s3 mount.
 	S3 *S3Config `yaml:"s3"`

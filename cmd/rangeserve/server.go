@@ -39,15 +39,19 @@ type app struct {
 // mount serves one URL prefix: it cleans the key once, authorizes it, and
 // hands it to media.
 type mount struct {
-	prefix string
-	policy auth.Policy
-	guard  *auth.Guard
-	media  *media.Handler
-	log    *slog.Logger
+	prefix      string
+	allowHidden bool
+	policy      auth.Policy
+	guard       *auth.Guard
+	media       *media.Handler
+	log         *slog.Logger
 }
 
 func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, err := storage.CleanKey(strings.TrimPrefix(r.URL.Path, m.prefix))
+	if err == nil && !m.allowHidden && hidden(key) {
+		err = errHidden
+	}
 	if err != nil {
 		m.log.Info("refused key", "mount", m.prefix, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		http.Error(w, "404 not found", http.StatusNotFound)
@@ -227,7 +231,16 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mount{prefix: mc.Prefix, policy: policy, guard: a.guard, media: h, log: a.log}, nil
+	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, policy: policy, guard: a.guard, media: h, log: a.log}, nil
+}
+
+var errHidden = errors.New("hidden files are not served (set allow_hidden on the mount)")
+
+// hidden reports whether a segment of key starts with a dot. The policy
+// holds for every backend: an object store has no hidden files of its own,
+// but a bucket synced from disk does.
+func hidden(key string) bool {
+	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
 // Handler is the whole server's http.Handler.
