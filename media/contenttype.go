@@ -299,3 +299,19 @@ func (c *typeCache) len() int {
 	defer c.mu.Unlock()
 	return c.lru.Len()
 }
+
+// sandboxCSP is sent with active content (HTML, SVG, XML): a stored file
+// opened inline then runs in a unique opaque origin, with no scripts and no
+// access to rangeserve's origin (its cookies, its API).
+const sandboxCSP = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"
+
+// activeContent reports whether a browser would run scripts in a document
+// of media type ct.
+func activeContent(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml":
+		return true
+	}
+	return false
+}

@@ -55,6 +55,9 @@ func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	if ct := delegatedType(key, info); ct != "" {
 		hw.set("Content-Type", ct)
+		if activeContent(ct) {
+			hw.set("Content-Security-Policy", sandboxCSP)
+		}
 	} else {
 		hdr["Content-Type"] = nil // no net/http default either
 	}

@@ -277,6 +277,9 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 	hw.set("Accept-Ranges", "bytes")
 	hw.set("X-Content-Type-Options", "nosniff")
 	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
+	if activeContent(ctype) {
+		hw.set("Content-Security-Policy", sandboxCSP)
+	}
 
 	var m *rangeio.Multipart
 	off, n := int64(0), info.Size
