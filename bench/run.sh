@@ -47,6 +47,11 @@ command -v wrk >/dev/null || die "wrk is not installed: run \`make deps\` (Debia
 command -v go >/dev/null || die "go is not on PATH"
 [ -r /proc/self/stat ] || die "needs Linux /proc for CPU time and RSS"
 clk_tck=$(getconf CLK_TCK)
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${loadavg_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }'; then
+  echo "bench: warning: the machine is busy (load average $loadavg_start on $(nproc) CPUs);" \
+    "interleaving spreads the drift over all servers, but the figures will be noisier" >&2
+fi
 
 # --- work dir, cleanup -------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/rangeserve-bench.XXXXXX")
@@ -325,6 +330,8 @@ slow_n=$slow_n
 slow_rate_bytes_per_s=$slow_rate
 slow_seconds=$slow_secs
 rangeserve_access_log_lines=$log_lines
+loadavg_start=$loadavg_start
+loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 EOF
 json=$here/out/results-$stamp.json
 md=$here/out/results-$stamp.md

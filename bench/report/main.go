@@ -368,8 +368,8 @@ func num(v float64) string {
 
 func markdown(rep *report) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nrangeserve benchmark, %s, %s rounds (median), %s\n\n",
-		rep.Meta["date"], rep.Meta["rounds"], rep.Meta["mode"])
+	fmt.Fprintf(&b, "\nrangeserve benchmark, %s, %s rounds (median), %s; load average %s at the start, %s at the end\n\n",
+		rep.Meta["date"], rep.Meta["rounds"], rep.Meta["mode"], rep.Meta["loadavg_start"], rep.Meta["loadavg_end"])
 	b.WriteString("| measurement | unit | rangeserve | nginx | http.FileServer | rs / nginx | rs / FileServer | target | met |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|---|---|\n")
 	for _, r := range rep.Rows {
