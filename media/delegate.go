@@ -93,13 +93,7 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	hdr := w.Header()
 	hw := headerWriter{h: hdr}
-	etag := h.setValidators(&hw, info)
-	switch v, _ := evalPreconditions(r, etag, info.ModTime); v {
-	case notModified:
-		writeNotModified(w)
-		return
-	case preconditionFailed:
-		writeStatus(w, r, http.StatusPreconditionFailed)
+	if _, done := h.preconditions(w, r, &hw, info); done {
 		return
 	}
 	params := url.Values{}

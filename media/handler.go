@@ -238,14 +238,8 @@ func (h *Handler) setValidators(hw *headerWriter, info storage.Info) string {
 // comes from info and the extension only.
 func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object) {
 	hw := headerWriter{h: w.Header()}
-	etag := h.setValidators(&hw, info)
-	v, useRange := evalPreconditions(r, etag, info.ModTime)
-	switch v {
-	case notModified:
-		writeNotModified(w)
-		return
-	case preconditionFailed:
-		writeStatus(w, r, http.StatusPreconditionFailed)
+	useRange, done := h.preconditions(w, r, &hw, info)
+	if done {
 		return
 	}
 	if info.Size < 0 {
@@ -479,3 +473,20 @@ func truncate(s string, n int) string {
 }
 
 var _ http.Handler = (*Handler)(nil)
+
+// preconditions sets the validators of info and evaluates the request's
+// conditional headers against them. done reports that the response (304 or
+// 412) is written; otherwise useRange says whether a Range header applies.
+func (h *Handler) preconditions(w http.ResponseWriter, r *http.Request, hw *headerWriter, info storage.Info) (useRange, done bool) {
+	etag := h.setValidators(hw, info)
+	v, useRange := evalPreconditions(r, etag, info.ModTime)
+	switch v {
+	case notModified:
+		writeNotModified(w)
+		return false, true
+	case preconditionFailed:
+		writeStatus(w, r, http.StatusPreconditionFailed)
+		return false, true
+	}
+	return useRange, false
+}

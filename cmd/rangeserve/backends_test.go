@@ -65,19 +65,7 @@ func s3Mount(t *testing.T, prefix, extra string) (string, *testenv.MinIO) {
 		}
 		m.Put(t, "media", f, data, "")
 	}
-	return fmt.Sprintf(`
-  - prefix: %s
-    backend: s3
-    auth: public
-    s3:
-      endpoint: %q
-      bucket: media
-      tls: false
-      path_style: true
-      access_key: %q
-      secret_key: %q
-      timeout: 5s
-%s`, prefix, m.Endpoint, m.AccessKey, m.SecretKey, extra), m
+	return s3MountAt(prefix, m.Endpoint, m, extra), m
 }
 
 // TestBackendsAgree runs one table of Range, conditional and multi-range
