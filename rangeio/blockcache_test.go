@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -441,6 +442,7 @@ func TestBlockCacheMemoryCapConcurrent(t *testing.T) {
 			if b := c.Stats().Bytes; b > maxBytes {
 				over.Store(b)
 			}
+			runtime.Gosched()
 		}
 	})
 	var wg sync.WaitGroup
