@@ -78,6 +78,7 @@ type config struct {
 	commit, mode               string
 	timeout                    time.Duration
 	strict                     bool
+	rsMemLimit                 string
 }
 
 func main() {
@@ -99,6 +100,7 @@ func main() {
 	flag.StringVar(&cfg.mode, "mode", "full", "label of the run mode, for the report")
 	flag.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "give up after this long")
 	flag.BoolVar(&cfg.strict, "strict", false, "exit 1 when a target is missed")
+	flag.StringVar(&cfg.rsMemLimit, "rs-gomemlimit", "", "GOMEMLIMIT for rangeserve only (default: none)")
 	flag.Parse()
 	cfg.size = sizeMiB << 20
 	if cfg.minioBin == "" || cfg.rsBin == "" || cfg.work == "" || flag.NArg() > 0 || cfg.size < 2<<20 || cfg.rounds < 1 {
@@ -181,7 +183,11 @@ func bench(ctx context.Context, cfg config) error {
 	if err := os.WriteFile(cfgPath, []byte(rangeserveConfig(cfg, endpoint, user, secret)), 0o600); err != nil {
 		return err
 	}
-	rs, err := startProc("rangeserve", cfg.rsBin, []string{"-config", cfgPath, "-listen", rsAddr}, nil,
+	var rsEnv []string
+	if cfg.rsMemLimit != "" {
+		rsEnv = append(rsEnv, "GOMEMLIMIT="+cfg.rsMemLimit)
+	}
+	rs, err := startProc("rangeserve", cfg.rsBin, []string{"-config", cfgPath, "-listen", rsAddr}, rsEnv,
 		filepath.Join(cfg.work, "rangeserve.log"))
 	if err != nil {
 		return err
@@ -278,6 +284,7 @@ func bench(ctx context.Context, cfg config) error {
 		Points:   cfg.points,
 		CacheMax: cfg.cacheMax,
 		Access:   cfg.accessLog,
+		MemLimit: cfg.rsMemLimit,
 		Targets:  targets,
 		Runs:     runs,
 		RSSKiB:   rss,

@@ -21,6 +21,7 @@ type report struct {
 	Points    int        `json:"seek_points"`
 	CacheMax  string     `json:"cache_max_bytes"`
 	Access    bool       `json:"access_log"`
+	MemLimit  string     `json:"rangeserve_gomemlimit,omitempty"`
 	Targets   []target   `json:"targets"`
 	Workloads []workload `json:"workloads"`
 	Runs      []run      `json:"runs"`
@@ -134,7 +135,11 @@ func (r *report) markdown() string {
 	p("- %s; %s\n", r.MinIO, r.Go)
 	p("- object: %d MiB of random bytes; %d rounds of %.0f s per run, targets interleaved (order rotates per round), medians shown\n",
 		r.SizeMiB, r.Rounds, r.Seconds)
-	p("- rangeserve: cache block 1 MiB, max %s, read-ahead 2; access log %s\n\n", r.CacheMax, onOff(r.Access))
+	limit := "unset"
+	if r.MemLimit != "" {
+		limit = r.MemLimit
+	}
+	p("- rangeserve: cache block 1 MiB, max %s, read-ahead 2; access log %s; GOMEMLIMIT %s\n\n", r.CacheMax, onOff(r.Access), limit)
 
 	p("| workload | metric | direct (MinIO) | raw (rangeserve, no cache) | cached (rangeserve + cache) | raw/direct | cached/direct |\n")
 	p("|---|---|---:|---:|---:|---:|---:|\n")

@@ -14,7 +14,8 @@
 # BENCH_SECONDS (per run; default 10, quick 3), BENCH_CONC (range workloads'
 # concurrency, default 16), BENCH_CACHE (cache.max_bytes, default 512MiB),
 # BENCH_ACCESS_LOG (1 default, 0 to turn rangeserve's access log off),
-# BENCH_STRICT=1 (exit 3 when a target is missed), RANGESERVE_TOOLS (where
+# BENCH_RS_GOMEMLIMIT (GOMEMLIMIT for rangeserve only, e.g. 640MiB; default
+# unset), BENCH_STRICT=1 (exit 3 when a target is missed), RANGESERVE_TOOLS (where
 # the minio binary is; default ~/.cache/rangeserve/bin), MINIO (its path).
 #
 # Exit status: 0 when the run was clean (targets met or not, unless
@@ -73,6 +74,6 @@ mkdir -p "$repo/bench/out"
 # rounds × 12 × seconds plus the upload and warm-up.
 "$work/s3bench" -minio "$MINIO" -rangeserve "$work/rangeserve" -work "$work" -out "$repo/bench/out" \
   -size-mib "$size_mib" -rounds "$rounds" -dur "${secs}s" -conc "$conc" -cache-max "$cache" \
-  -access-log="$access" -strict="$strict" -commit "$commit" -mode "$mode" &
+  -access-log="$access" -strict="$strict" -rs-gomemlimit "${BENCH_RS_GOMEMLIMIT:-}" -commit "$commit" -mode "$mode" &
 pid=$!
 wait "$pid"
