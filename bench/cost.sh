@@ -147,7 +147,7 @@ echo
 echo "cost per request, $(date -u +%FT%TZ), $rounds rounds of ${secs}s, wrk -t2 -c64; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 awk -v tck="$clk_tck" -v perf="$perf_ok" '
-{ k = $1 " " $2; req[k] += $4; us[k] += $5; cpu[k] += $6; sc[k] += $7; seen[$2] = 1; order[$2] = order[$2] ? order[$2] : ++n; name[n] = $2 }
+{ k = $1 " " $2; req[k] += $4; us[k] += $5; cpu[k] += $6; sc[k] += $7; if (!($2 in order)) { order[$2] = ++n; name[n] = $2 } }
 END {
   printf "| server | 64 KiB file: req/s | CPU µs/req | syscalls/req | 64 KiB ranges: req/s | CPU µs/req | syscalls/req |\n"
   printf "|---|--:|--:|--:|--:|--:|--:|\n"

@@ -312,11 +312,22 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 // io.LimitedReader, the one shape net/http's response writer turns into
 // sendfile(2); the file belongs to this request's Object, so seeking it is
 // safe. Other objects go through [rangeio.CopyAt] and its pooled buffer.
+//
+// Before a sendfile copy the status line and headers are flushed: given a
+// response whose header is not yet written, net/http's ReadFrom first
+// reads 512 bytes of the body with read(2) to sniff a Content-Type, which
+// this handler always sets; flushing first spares that read and copy. A
+// freshly opened file is at offset 0, so the seek is skipped there.
 func copyBody(w io.Writer, obj storage.Object, off, n int64) error {
 	if fl, ok := obj.(storage.Filer); ok {
 		if f := fl.File(); f != nil {
-			if _, err := f.Seek(off, io.SeekStart); err != nil {
-				return err
+			if off != 0 {
+				if _, err := f.Seek(off, io.SeekStart); err != nil {
+					return err
+				}
+			}
+			if fw, ok := w.(http.Flusher); ok {
+				fw.Flush()
 			}
 			written, err := io.Copy(w, &io.LimitedReader{R: f, N: n})
 			if err == nil && written < n {

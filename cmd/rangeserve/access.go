@@ -11,7 +11,12 @@ import (
 // which may hold a link signature), status, bytes and duration. A handler
 // that aborts the connection (http.ErrAbortHandler) is logged as such and
 // the panic goes on to net/http, which closes the connection.
+//
+// Records go straight to log's handler, built by hand with no caller PC:
+// slog.Logger would capture one with runtime.Callers on every request,
+// and the access log never shows it.
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	h := log.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		aw := &accessWriter{ResponseWriter: w}
@@ -21,24 +26,32 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			attrs := []slog.Attr{
+			if !h.Enabled(r.Context(), slog.LevelInfo) {
+				if v != nil {
+					panic(v)
+				}
+				return
+			}
+			now := time.Now()
+			rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+			rec.AddAttrs(
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Int64("bytes", aw.n),
-				slog.Duration("dur", time.Since(start)),
+				slog.Duration("dur", now.Sub(start)),
 				slog.String("remote", r.RemoteAddr),
-			}
+			)
 			if rg := r.Header.Get("Range"); rg != "" {
 				if len(rg) > 128 {
 					rg = rg[:128] + "…"
 				}
-				attrs = append(attrs, slog.String("range", rg))
+				rec.AddAttrs(slog.String("range", rg))
 			}
 			if v != nil {
-				attrs = append(attrs, slog.Bool("aborted", true))
+				rec.AddAttrs(slog.Bool("aborted", true))
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			h.Handle(r.Context(), rec)
 			if v != nil {
 				panic(v)
 			}

@@ -81,6 +81,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// loggedLines returns the process's log once the access lines of the
+// requests made so far have been written: they are batched for up to
+// logFlushEvery.
+func (p *proc) loggedLines() string {
+	time.Sleep(logFlushEvery + 150*time.Millisecond)
+	return p.logs.String()
+}
+
 // startBinary writes config (a YAML document without listen) into a temp
 // dir, starts the binary on a free loopback port and waits until it
 // answers. It is stopped by pid at the end of the test.
@@ -243,7 +251,14 @@ func TestBinaryDefaultConfigServesTestdata(t *testing.T) {
 	if err := p.stop(t); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
 	}
-	if !strings.Contains(p.logs.String(), "stopped") {
-		t.Errorf("no shutdown line in the log:\n%s", p.logs.String())
+	logs := p.logs.String()
+	if !strings.Contains(logs, "stopped") {
+		t.Errorf("no shutdown line in the log:\n%s", logs)
+	}
+	// The access line was batched; shutting down writes it, before the
+	// shutdown lines (it was buffered first).
+	access := strings.Index(logs, "path=/video.mp4 status=200 bytes=")
+	if access < 0 || access > strings.Index(logs, "shutting down") {
+		t.Errorf("the access line is missing or out of order after SIGTERM:\n%s", logs)
 	}
 }

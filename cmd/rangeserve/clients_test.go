@@ -43,7 +43,7 @@ func TestCurlResume(t *testing.T) {
 	if got, want := sha256File(t, out), sha256File(t, src); got != want {
 		t.Fatalf("resumed download sha256 %s, want %s", got, want)
 	}
-	if want := `range="bytes=` + strconv.FormatInt(partial, 10) + `-"`; !strings.Contains(p.logs.String(), want) {
+	if want := `range="bytes=` + strconv.FormatInt(partial, 10) + `-"`; !strings.Contains(p.loggedLines(), want) {
 		t.Errorf("the server log has no %q: curl did not resume with a Range request", want)
 	}
 	t.Logf("curl -C -: partial %d bytes, resumed, sha256 %s", partial, sha256File(t, out))
@@ -82,7 +82,7 @@ func TestWgetContinue(t *testing.T) {
 	if got, want := sha256File(t, out), sha256File(t, src); got != want {
 		t.Fatalf("wget -c sha256 %s, want %s", got, want)
 	}
-	if want := `range="bytes=` + strconv.FormatInt(partial, 10) + `-"`; !strings.Contains(p.logs.String(), want) {
+	if want := `range="bytes=` + strconv.FormatInt(partial, 10) + `-"`; !strings.Contains(p.loggedLines(), want) {
 		t.Errorf("the server log has no %q: wget did not resume with a Range request", want)
 	}
 	t.Logf("wget -c: partial %d bytes, resumed, sha256 %s", partial, sha256File(t, out))
@@ -103,7 +103,7 @@ func TestAria2Segmented(t *testing.T) {
 		t.Fatalf("aria2c sha256 %s, want %s", got, want)
 	}
 	// Segmented means several ranged requests.
-	n := len(regexp.MustCompile(`status=206`).FindAllString(p.logs.String(), -1))
+	n := len(regexp.MustCompile(`status=206`).FindAllString(p.loggedLines(), -1))
 	if n < 2 {
 		t.Errorf("aria2c made %d ranged (206) requests, want several:\n%s", n, p.logs.String())
 	}
@@ -142,7 +142,7 @@ func TestFFprobeOverHTTP(t *testing.T) {
 		t.Logf("ffprobe over HTTP %s: duration %.3f s", name, d)
 	}
 	// ffprobe jumped to the moov atom at the end with a Range request.
-	if !regexp.MustCompile(`path=/moov-last.mp4 status=206`).MatchString(p.logs.String()) {
+	if !regexp.MustCompile(`path=/moov-last.mp4 status=206`).MatchString(p.loggedLines()) {
 		t.Errorf("no 206 for moov-last.mp4 in the log: ffprobe did not seek with Range\n%s", p.logs.String())
 	}
 }

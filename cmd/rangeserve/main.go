@@ -63,29 +63,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	log := newLogger(cfg.Log, stderr)
+	logs := newLoggers(cfg.Log, stderr)
+	defer logs.w.Flush()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, name, log); err != nil {
-		log.Error("rangeserve stopped", "err", err)
+	if err := serve(ctx, cfg, name, logs); err != nil {
+		logs.log.Error("rangeserve stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // serve runs the server until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, cfg *Config, name string, log *slog.Logger) error {
-	app, err := newApp(ctx, cfg, log)
+func serve(ctx context.Context, cfg *Config, name string, logs loggers) error {
+	log := logs.log
+	app, err := newApp(ctx, cfg, log, logs.access)
 	if err != nil {
 		return err
 	}

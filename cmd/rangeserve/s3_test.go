@@ -242,7 +242,7 @@ func TestS3Failures(t *testing.T) {
 		t.Errorf("hanging store: %d after %s, want 504 within about 2s", r.StatusCode, time.Since(start))
 	}
 	proxy.hang.Store(false)
-	if strings.Contains(p.logs.String(), m.SecretKey) {
+	if strings.Contains(p.loggedLines(), m.SecretKey) {
 		t.Errorf("the secret key appears in the log")
 	}
 }

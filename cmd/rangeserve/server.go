@@ -63,10 +63,11 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.media.ServeKey(w, r, key)
 }
 
-// newApp builds the server's handler from cfg. Start-up checks (a missing
+// newApp builds the server's handler from cfg, logging to log and, one
+// line per request, to access. Start-up checks (a missing
 // root, an unreachable bucket, rejected credentials) fail here, naming the
 // mount.
-func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+func newApp(ctx context.Context, cfg *Config, log, access *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	ra := *cfg.Cache.ReadAhead
 	a.cache = rangeio.NewCache(rangeio.CacheConfig{
@@ -85,11 +86,15 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	sort.SliceStable(order, func(i, j int) bool {
 		return len(cfg.Mounts[order[i]].Prefix) > len(cfg.Mounts[order[j]].Prefix)
 	})
-	r := mux.NewRouter()
+	// /api/ goes to gorilla/mux, which matches methods and paths for the
+	// API; files go straight to their mount (longest prefix first), which
+	// costs a string comparison per mount instead of mux's route matching
+	// and two request copies per request.
+	api := mux.NewRouter()
 	// Keys are cleaned once, by storage.CleanKey; mux must not rewrite or
 	// redirect paths on its own.
-	r.SkipClean(true)
-	r.HandleFunc("/api/healthz", func(w http.ResponseWriter, r *http.Request) {
+	api.SkipClean(true)
+	api.HandleFunc("/api/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	}).Methods(http.MethodGet, http.MethodHead)
@@ -104,9 +109,9 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Handle("/api/links", a.guard.RequireAdmin(links)).Methods(http.MethodPost)
+		api.Handle("/api/links", a.guard.RequireAdmin(links)).Methods(http.MethodPost)
 	}
-	r.PathPrefix("/api/").HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 not found: no such API endpoint", http.StatusNotFound)
 	})
 	for _, i := range order {
@@ -117,14 +122,10 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 			return nil, fmt.Errorf("mounts[%d] (%s): %w", i, mc.Prefix, err)
 		}
 		a.mounts = append(a.mounts, m)
-		r.PathPrefix(mc.Prefix).Handler(m)
 	}
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "404 not found", http.StatusNotFound)
-	})
-	var h http.Handler = r
+	var h http.Handler = &router{api: api, mounts: a.mounts}
 	if *cfg.Log.Access {
-		h = accessLog(log, h)
+		h = accessLog(access, h)
 	}
 	a.handler = h
 	return a, nil
@@ -232,6 +233,29 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		return nil, err
 	}
 	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, policy: policy, guard: a.guard, media: h, log: a.log}, nil
+}
+
+// router dispatches requests: /api/ to the API, anything else to the
+// mount with the longest prefix of the path (config validation keeps
+// mounts out of /api/), else 404.
+type router struct {
+	api    http.Handler
+	mounts []*mount // longest prefix first
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/api/") {
+		rt.api.ServeHTTP(w, r)
+		return
+	}
+	for _, m := range rt.mounts {
+		if strings.HasPrefix(p, m.prefix) {
+			m.ServeHTTP(w, r)
+			return
+		}
+	}
+	http.Error(w, "404 not found", http.StatusNotFound)
 }
 
 var errHidden = errors.New("hidden files are not served (set allow_hidden on the mount)")

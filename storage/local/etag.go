@@ -30,15 +30,21 @@ import (
 // The ETag is strong: it is used for If-Range and If-Match, which players
 // and download managers rely on to resume (a weak ETag breaks seeking).
 func etag(fi fs.FileInfo) string {
+	ino, ok := inode(fi)
+	return etagOf(ino, ok, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// etagOf formats the ETag described at [etag].
+func etagOf(ino uint64, hasIno bool, size, mtimeNs int64) string {
 	b := make([]byte, 0, 3*16+4)
 	b = append(b, '"')
-	if ino, ok := inode(fi); ok {
+	if hasIno {
 		b = strconv.AppendUint(b, ino, 16)
 		b = append(b, '-')
 	}
-	b = strconv.AppendUint(b, uint64(fi.Size()), 16)
+	b = strconv.AppendUint(b, uint64(size), 16)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, uint64(fi.ModTime().UnixNano()), 16)
+	b = strconv.AppendUint(b, uint64(mtimeNs), 16)
 	b = append(b, '"')
 	return string(b)
 }

@@ -40,6 +40,7 @@ type Options struct {
 type Backend struct {
 	root   string   // absolute, symlink-free path of the root
 	fsroot *os.Root // handle on root; every lookup goes through it unless follow
+	fast   fastDir  // root opened for the fast path of Open, or -1
 	follow bool
 	hidden bool
 }
@@ -80,7 +81,7 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: root %q: cannot open the directory: %w", resolved, err)
 	}
-	return &Backend{root: resolved, fsroot: r, follow: opts.FollowSymlinks, hidden: opts.AllowHidden}, nil
+	return &Backend{root: resolved, fsroot: r, fast: openFastDir(resolved), follow: opts.FollowSymlinks, hidden: opts.AllowHidden}, nil
 }
 
 func describeMode(m fs.FileMode) string {
@@ -105,7 +106,11 @@ func (b *Backend) Root() string { return b.root }
 
 // Close releases the handle on the root directory. Objects already opened
 // stay usable; later calls fail.
-func (b *Backend) Close() error { return b.fsroot.Close() }
+func (b *Backend) Close() error {
+	b.fast.close()
+	b.fast = -1
+	return b.fsroot.Close()
+}
 
 // Open returns the regular file stored under key, opened for reading. The
 // returned object implements [storage.Filer]; its Info comes from fstat(2)
@@ -123,6 +128,9 @@ func (b *Backend) Open(ctx context.Context, key string) (storage.Object, error) 
 	}
 	if err := b.check(key); err != nil {
 		return nil, err
+	}
+	if f, info, ok := b.fast.open(key, b.join(key), b.follow); ok {
+		return &object{ctx: ctx, f: f, info: info}, nil
 	}
 	// Refuse non-regular files before opening them: opening a device can
 	// have side effects, and opening a FIFO releases a writer blocked on it.

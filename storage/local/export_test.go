@@ -1,0 +1,12 @@
+package local
+
+// WithoutFastPath turns off b's openat2 fast path, so that tests cover
+// the portable path on Linux too.
+func WithoutFastPath(b *Backend) *Backend {
+	b.fast.close()
+	b.fast = -1
+	return b
+}
+
+// HasFastPath reports whether b opens files through openat2.
+func HasFastPath(b *Backend) bool { return b.fast >= 0 }

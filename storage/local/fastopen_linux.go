@@ -1,0 +1,96 @@
+package local
+
+import (
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rangeserve/rangeserve/storage"
+)
+
+// The fast path of Open on Linux. os.Root walks a key one openat(2) per
+// directory, and os.OpenFile then spends five more system calls on a
+// regular file (F_GETFL/F_SETFL twice and an epoll_ctl that fails), which
+// for a 64 KiB response is a third of the server's work. Here a key costs
+// fstatat(2), openat2(2) with RESOLVE_BENEATH (the kernel enforces what
+// os.Root enforces: no "..", absolute path or symbolic link leads out of
+// the root), fstat(2) and two fcntl(2): the same guarantees in fewer calls.
+//
+// Only success takes this path. Whenever a step fails (a missing file, a
+// directory, a FIFO, a link out of the root, a kernel without openat2 or a
+// seccomp filter refusing it), Open starts again on the portable path,
+// which makes the error: errors stay the same whichever path ran.
+
+// fastDir is the root directory opened for openat2(2), or -1 when the
+// fast path is off.
+type fastDir int
+
+// openFastDir opens root for the fast path and checks that the kernel
+// (and any seccomp filter) allows openat2 with RESOLVE_BENEATH. It
+// returns -1 when it does not: Open then uses os.Root alone.
+func openFastDir(root string) fastDir {
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	probe, err := unix.Openat2(fd, ".", &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		unix.Close(fd)
+		return -1
+	}
+	unix.Close(probe)
+	return fastDir(fd)
+}
+
+func (d fastDir) close() {
+	if d >= 0 {
+		unix.Close(int(d))
+	}
+}
+
+// open opens key, a regular file beneath the root, and returns it with its
+// Info; ok is false when anything is not as expected, and nothing is left
+// open then. follow lets symbolic links lead anywhere.
+func (d fastDir) open(key, name string, follow bool) (f *os.File, info storage.Info, ok bool) {
+	if d < 0 || key == "" {
+		return nil, storage.Info{}, false
+	}
+	// Type check before opening, as the portable path does: opening a
+	// device may have side effects, and opening a FIFO releases a writer
+	// blocked on it.
+	var st unix.Stat_t
+	if unix.Fstatat(int(d), key, &st, 0) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, storage.Info{}, false
+	}
+	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC}
+	if !follow {
+		how.Resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
+	}
+	fd, err := unix.Openat2(int(d), key, &how)
+	if err != nil {
+		return nil, storage.Info{}, false
+	}
+	// The name may have been swapped for another file since the check:
+	// describe what was opened, and refuse it unless regular.
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, storage.Info{}, false
+	}
+	// Clear O_NONBLOCK (F_SETFL changes only the status flags, of which
+	// it is the one set), so reads of the regular file block as usual.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, 0); err != nil {
+		unix.Close(fd)
+		return nil, storage.Info{}, false
+	}
+	info = storage.Info{
+		Key:     key,
+		Size:    st.Size,
+		ModTime: time.Unix(st.Mtim.Unix()),
+		ETag:    etagOf(st.Ino, true, st.Size, st.Mtim.Nano()),
+	}
+	return os.NewFile(uintptr(fd), name), info, true
+}

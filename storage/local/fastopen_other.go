@@ -1,0 +1,21 @@
+//go:build !linux
+
+package local
+
+import (
+	"os"
+
+	"github.com/rangeserve/rangeserve/storage"
+)
+
+// fastDir: the fast path of Open exists on Linux only (see
+// fastopen_linux.go); elsewhere Open always uses os.Root.
+type fastDir int
+
+func openFastDir(string) fastDir { return -1 }
+
+func (fastDir) close() {}
+
+func (fastDir) open(string, string, bool) (*os.File, storage.Info, bool) {
+	return nil, storage.Info{}, false
+}
