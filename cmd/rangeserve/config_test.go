@@ -23,7 +23,8 @@ func TestShippedConfig(t *testing.T) {
 	if m.Prefix != "/" || m.Backend != "local" || m.Root != "testdata" || m.Auth != "public" || m.Mode != "serve" || m.MaxRanges != 32 {
 		t.Errorf("default mount = %+v", m)
 	}
-	if cfg.Server.MaxHeaderBytes != 64<<10 || cfg.Server.ShutdownTimeout != 30*time.Second {
+	if cfg.Server.MaxHeaderBytes != 64<<10 || cfg.Server.ShutdownTimeout != 30*time.Second ||
+		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != cfg.Cache.MaxBytes+512<<20 {
 		t.Errorf("server defaults = %+v", cfg.Server)
 	}
 }
@@ -55,6 +56,8 @@ func TestConfigErrors(t *testing.T) {
 		{"size", "cache:\n  block_size: 1 parsec\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"not a size"}},
 		{"listen", "listen: nowhere\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"test.yaml:1", "listen", "host:port"}},
 		{"public cache on signed", "auth:\n  keys:\n    - {id: k1, secret: 0123456789abcdef0123456789abcdef}\nmounts:\n  - {prefix: /, backend: local, root: ., auth: signed, cache_control: 'public, max-age=60'}\n", []string{"mounts[0].cache_control", "private"}},
+		{"gc percent", "server:\n  gc_percent: 5\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.gc_percent", "25 to 2000"}},
+		{"memory limit", "server:\n  memory_limit: 100MiB\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.memory_limit", "cache.max_bytes"}},
 		{"duration", "server:\n  idle_timeout: soon\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"soon"}},
 	}
 	for _, tt := range tests {

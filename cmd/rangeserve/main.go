@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/rangeserve/rangeserve"
@@ -77,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // serve runs the server until ctx is done, then shuts down gracefully.
 func serve(ctx context.Context, cfg *Config, name string, logs loggers) error {
 	log := logs.log
+	tuneGC(cfg.Server, log)
 	app, err := newApp(ctx, cfg, log, logs.access)
 	if err != nil {
 		return err
@@ -114,6 +116,24 @@ func serve(ctx context.Context, cfg *Config, name string, logs loggers) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// tuneGC applies server.gc_percent and server.memory_limit unless the
+// GOGC or GOMEMLIMIT environment variables set them.
+func tuneGC(c ServerConfig, log *slog.Logger) {
+	gc, limit := "GOGC", "GOMEMLIMIT"
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(c.GCPercent)
+		gc = "server.gc_percent"
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(c.MemoryLimit))
+		limit = "server.memory_limit"
+	}
+	pct := debug.SetGCPercent(-1) // reads the setting (and turns the GC off)
+	debug.SetGCPercent(pct)       // puts it back
+	log.Info("garbage collector", "gc_percent", pct, "gc_percent_from", gc,
+		"memory_limit", debug.SetMemoryLimit(-1), "memory_limit_from", limit)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
