@@ -37,6 +37,10 @@ var errNegative = errors.New("rangeio: CopyAt: negative offset or length")
 // sendfile anyway and would copy with 32 KiB reads. Zero-copy for local
 // files is the HTTP layer's job: it seeks the *os.File and copies an
 // io.LimitedReader over it, which net/http turns into sendfile.
+//
+// When src is a [RangeReader], CopyAt asks it for the whole span at once
+// and copies the stream: for an object store that is one request per
+// response instead of one per buffer.
 func CopyAt(w io.Writer, src io.ReaderAt, off, n int64) (int64, error) {
 	if off < 0 || n < 0 {
 		return 0, errNegative
@@ -47,6 +51,9 @@ func CopyAt(w io.Writer, src io.ReaderAt, off, n int64) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
+	if rr, ok := src.(RangeReader); ok {
+		return copyRange(w, rr, off, n, buf)
+	}
 
 	var written int64
 	for written < n {
@@ -85,4 +92,29 @@ func CopyAt(w io.Writer, src io.ReaderAt, off, n int64) (int64, error) {
 		}
 	}
 	return written, nil
+}
+
+// RangeReader is implemented by readers for which one stream over a span
+// costs less than a series of ReadAt calls: an object store answers a
+// span with one ranged GET instead of one per buffer. ReadRange returns
+// exactly the n bytes at off: its stream ends with io.EOF after n bytes,
+// or fails. storage/s3's objects implement it.
+type RangeReader interface {
+	ReadRange(off, n int64) (io.ReadCloser, error)
+}
+
+// copyRange copies a RangeReader's stream of n bytes at off to w through
+// buf. A stream that ends early gives io.ErrUnexpectedEOF.
+func copyRange(w io.Writer, rr RangeReader, off, n int64, buf []byte) (int64, error) {
+	rc, err := rr.ReadRange(off, n)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	// Hide w's ReadFrom and rc's WriteTo so that the pooled buffer is used.
+	written, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{io.LimitReader(rc, n)}, buf)
+	if err == nil && written < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return written, err
 }

@@ -186,3 +186,71 @@ func BenchmarkCopyAt(b *testing.B) {
 		}
 	}
 }
+
+// spanReader is a RangeReader over data whose streams can be cut short or
+// refused; it records the spans asked for and whether streams were closed.
+type spanReader struct {
+	data   []byte
+	cut    int64 // if > 0, streams end after this many bytes
+	fail   error // ReadRange's error
+	spans  [][2]int64
+	closed int
+}
+
+func (s *spanReader) ReadAt(p []byte, off int64) (int, error) {
+	panic("CopyAt used ReadAt on a RangeReader")
+}
+
+func (s *spanReader) ReadRange(off, n int64) (io.ReadCloser, error) {
+	s.spans = append(s.spans, [2]int64{off, n})
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	end := off + n
+	if s.cut > 0 {
+		end = off + s.cut
+	}
+	return closeCounter{bytes.NewReader(s.data[off:end]), &s.closed}, nil
+}
+
+type closeCounter struct {
+	io.Reader
+	n *int
+}
+
+func (c closeCounter) Close() error { *c.n++; return nil }
+
+func TestCopyAtRangeReader(t *testing.T) {
+	data := testData(1 << 20)
+	var buf bytes.Buffer
+	sr := &spanReader{data: data}
+	n, err := CopyAt(&buf, sr, 1000, 700<<10)
+	if err != nil || n != 700<<10 || !bytes.Equal(buf.Bytes(), data[1000:1000+700<<10]) {
+		t.Fatalf("CopyAt = %d, %v; bytes equal %v", n, err, bytes.Equal(buf.Bytes(), data[1000:1000+700<<10]))
+	}
+	if len(sr.spans) != 1 || sr.spans[0] != [2]int64{1000, 700 << 10} || sr.closed != 1 {
+		t.Errorf("spans %v, closed %d; want one span of the whole range, closed once", sr.spans, sr.closed)
+	}
+
+	// A stream that ends early is an error, not a short success.
+	sr = &spanReader{data: data, cut: 100}
+	if n, err := CopyAt(io.Discard, sr, 0, 1000); n != 100 || !errors.Is(err, io.ErrUnexpectedEOF) || sr.closed != 1 {
+		t.Errorf("short stream: %d, %v, closed %d; want 100, ErrUnexpectedEOF, closed", n, err, sr.closed)
+	}
+	// A stream longer than asked for is cut at n.
+	buf.Reset()
+	sr = &spanReader{data: data, cut: 5000}
+	if n, err := CopyAt(&buf, sr, 0, 1000); n != 1000 || err != nil || !bytes.Equal(buf.Bytes(), data[:1000]) {
+		t.Errorf("long stream: %d, %v; want exactly the 1000 bytes", n, err)
+	}
+	// ReadRange's error comes back as is.
+	boom := errors.New("boom")
+	if n, err := CopyAt(io.Discard, &spanReader{data: data, fail: boom}, 0, 10); n != 0 || err != boom {
+		t.Errorf("failing ReadRange: %d, %v", n, err)
+	}
+	// n == 0 asks for nothing.
+	sr = &spanReader{data: data}
+	if n, err := CopyAt(io.Discard, sr, 5, 0); n != 0 || err != nil || len(sr.spans) != 0 {
+		t.Errorf("empty span: %d, %v, spans %v", n, err, sr.spans)
+	}
+}

@@ -78,6 +78,11 @@ type Filer interface {
 	File() *os.File
 }
 
+// Objects of remote stores may also implement rangeio.RangeReader
+// (ReadRange(off, n int64) (io.ReadCloser, error)): the HTTP layer then
+// reads each response range as one stream, one request to the store,
+// instead of one ReadAt per copy buffer.
+
 // Pather is implemented by backends whose objects live at a path on the
 // local file system, for delegation with X-Sendfile.
 type Pather interface {

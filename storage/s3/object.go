@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
 )
 
@@ -125,6 +127,119 @@ func (o *Object) readAt(p []byte, off int64) (int, error) {
 	return m, atEOF
 }
 
+// ReadRange returns the n bytes at off as one stream: one ranged GET,
+// conditional on the opened ETag, instead of one GET per ReadAt buffer
+// (see rangeio.RangeReader, which [rangeio.CopyAt] uses). The request is
+// bounded by the Open context and by the backend timeout while no byte
+// arrives, not by a total time: a long span streams as long as it flows.
+// Through a cache (see [Options].Cache) the stream reads the cache.
+func (o *Object) ReadRange(off, n int64) (io.ReadCloser, error) {
+	if o.closed.Load() {
+		return nil, fmt.Errorf("s3: read %q: %w", o.key, fs.ErrClosed)
+	}
+	if off < 0 || n < 0 || off > o.info.Size-n {
+		return nil, fmt.Errorf("s3: read %q: span %d+%d is outside the object's %d bytes", o.key, off, n, o.info.Size)
+	}
+	if _, raw := o.r.(rawReader); !raw || n == 0 {
+		return io.NopCloser(io.NewSectionReader(o, off, n)), nil
+	}
+	ctx, cancel := context.WithCancel(o.ctx)
+	body := &rangeBody{o: o, ctx: ctx, cancel: cancel, off: off, left: n}
+	body.idle = time.AfterFunc(o.b.timeout, body.stall)
+	var opts minio.GetObjectOptions
+	err := opts.SetRange(off, off+n-1)
+	if err == nil && o.etag != "" {
+		err = opts.SetMatchETag(o.etag)
+	}
+	if err != nil {
+		body.Close()
+		return nil, fmt.Errorf("s3: read %q at %d: %w", o.key, off, err)
+	}
+	rc, oi, hdr, err := o.b.core.GetObject(ctx, o.b.bucket, o.name, opts)
+	if err != nil {
+		err = body.translate(err)
+		body.Close()
+		return nil, err
+	}
+	body.body = rc
+	if got := strings.Trim(oi.ETag, `"`); o.etag != "" && got != "" && got != o.etag {
+		body.Close()
+		return nil, fmt.Errorf("s3: read %q: ETag %q, opened %q: %w", o.key, got, o.etag, ErrChanged)
+	}
+	if err := o.checkContentRange(hdr.Get("Content-Range"), off, n); err != nil {
+		body.Close()
+		return nil, err
+	}
+	return body, nil
+}
+
+// rangeBody is the stream of one ranged GET. It yields exactly left
+// bytes or an error that satisfies the package's errors.Is tests.
+type rangeBody struct {
+	o      *Object
+	ctx    context.Context
+	cancel context.CancelFunc
+	idle   *time.Timer // cancels the request when the store stalls
+	body   io.ReadCloser
+	off    int64 // offset of the next byte, for errors
+	left   int64
+	stuck  atomic.Bool // idle fired
+}
+
+func (r *rangeBody) stall() {
+	r.stuck.Store(true)
+	r.cancel()
+}
+
+func (r *rangeBody) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.body.Read(p)
+	r.left -= int64(n)
+	r.off += int64(n)
+	if n > 0 {
+		r.idle.Reset(r.o.b.timeout)
+	}
+	switch {
+	case r.left == 0:
+		return n, io.EOF
+	case err == io.EOF:
+		if r.ctx.Err() == nil {
+			return n, fmt.Errorf("s3: read %q at %d: %s ended the response %d bytes early: %w",
+				r.o.key, r.off, r.o.b.where, r.left, storage.ErrUnavailable)
+		}
+		return n, r.translate(err)
+	case err != nil:
+		return n, r.translate(err)
+	}
+	return n, nil
+}
+
+// translate is Backend.translate, knowing that a cancellation by the idle
+// timer is the store's fault, not the client's.
+func (r *rangeBody) translate(err error) error {
+	if r.stuck.Load() {
+		return fmt.Errorf("s3: read %q at %d: %s sent nothing for %s: %w: %w",
+			r.o.key, r.off, r.o.b.where, r.o.b.timeout, storage.ErrUnavailable, context.DeadlineExceeded)
+	}
+	return r.o.b.translate(r.ctx, "read", r.o.key, err)
+}
+
+// Close ends the request; the connection is not reused when the body was
+// not read to its end.
+func (r *rangeBody) Close() error {
+	r.idle.Stop()
+	r.cancel()
+	if r.body != nil {
+		r.body.Close()
+	}
+	return nil
+}
+
 // checkContentRange verifies that the response covers [off, off+n) of an
 // object of the opened size.
 func (o *Object) checkContentRange(cr string, off, n int64) error {
@@ -149,4 +264,7 @@ func (o *Object) checkContentRange(cr string, off, n int64) error {
 	return nil
 }
 
-var _ storage.Object = (*Object)(nil)
+var (
+	_ storage.Object      = (*Object)(nil)
+	_ rangeio.RangeReader = (*Object)(nil)
+)
