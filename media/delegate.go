@@ -88,7 +88,7 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	if r.Method == http.MethodHead {
-		h.serveObject(w, r, key, info, nil)
+		h.serveObject(w, r, key, info, nil, false)
 		return
 	}
 	hdr := w.Header()

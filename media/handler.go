@@ -201,21 +201,41 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 	}
 }
 
-// serve opens the object and sends it.
+// serve opens the object and sends it. If the object proves to have been
+// replaced since Open ([storage.ErrChanged]) before anything is written
+// (a backend that remembers metadata for a moment can open a version that
+// is already gone), it opens the object again, once.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string) {
-	obj, err := h.b.Open(r.Context(), key)
-	if err != nil {
-		h.fail(w, r, key, err)
-		return
+	for attempt := 0; ; attempt++ {
+		obj, err := h.b.Open(r.Context(), key)
+		if err != nil {
+			h.fail(w, r, key, err)
+			return
+		}
+		again := func() bool {
+			defer obj.Close()
+			info := obj.Info()
+			if info.IsDir {
+				h.fail(w, r, key, storage.ErrIsDir)
+				return false
+			}
+			return h.serveObject(w, r, key, info, obj, attempt == 0)
+		}()
+		if !again {
+			return
+		}
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "media: object replaced since it was opened; opening it again",
+			slog.String("key", key))
+		for _, k := range entityHeaders {
+			delete(w.Header(), k)
+		}
 	}
-	defer obj.Close()
-	info := obj.Info()
-	if info.IsDir {
-		h.fail(w, r, key, storage.ErrIsDir)
-		return
-	}
-	h.serveObject(w, r, key, info, obj)
 }
+
+// entityHeaders are the headers serveObject sets before it writes the
+// status; they are removed before serving an object again.
+var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-Ranges", "X-Content-Type-Options",
+	"Content-Disposition", "Content-Security-Policy", "Content-Type", "Content-Length", "Content-Range"}
 
 // setValidators sets ETag, Last-Modified and Cache-Control for info and
 // returns the normalized ETag.
@@ -236,15 +256,26 @@ func (h *Handler) setValidators(hw *headerWriter, info storage.Info) string {
 // serveObject answers r for the object described by info. obj may be nil
 // for a HEAD answered from Stat alone (mode redirect): the content type then
 // comes from info and the extension only.
-func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object) {
+//
+// With mayRetry, a read before the status line that fails with
+// [storage.ErrChanged] writes nothing and returns true: the caller opens
+// the object again. Otherwise it returns false, the response written.
+func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
 	hw := headerWriter{h: w.Header()}
 	useRange, done := h.preconditions(w, r, &hw, info)
 	if done {
-		return
+		return false
 	}
 	if info.Size < 0 {
 		h.serveStream(w, r, key, info, obj)
-		return
+		return false
+	}
+	failBeforeHeader := func(err error) bool {
+		if mayRetry && errors.Is(err, storage.ErrChanged) {
+			return true
+		}
+		h.fail(w, r, key, err)
+		return false
 	}
 
 	var ranges []rangeio.Range
@@ -255,7 +286,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 		case errors.Is(err, rangeio.ErrUnsatisfiable):
 			hw.set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
 			writeStatus(w, r, http.StatusRequestedRangeNotSatisfiable)
-			return
+			return false
 		case err != nil:
 			h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: ignoring Range header, serving the whole object",
 				slog.String("key", key), slog.String("range", truncate(r.Header.Get("Range"), 200)), slog.Any("reason", err))
@@ -265,8 +296,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 
 	ctype, err := h.contentType(key, info, obj)
 	if err != nil {
-		h.fail(w, r, key, err)
-		return
+		return failBeforeHeader(err)
 	}
 	hw.set("Accept-Ranges", "bytes")
 	hw.set("X-Content-Type-Options", "nosniff")
@@ -277,13 +307,28 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 
 	var m *rangeio.Multipart
 	off, n := int64(0), info.Size
+	if len(ranges) == 1 {
+		off, n = ranges[0].Start, ranges[0].Length
+	}
+	// A remote object's single span is requested before the status line,
+	// so that a store that fails or has a newer version answers with a
+	// proper status instead of a cut transfer.
+	var stream io.ReadCloser
+	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && !isFile(obj) {
+		if rr, ok := obj.(rangeio.RangeReader); ok {
+			stream, err = rr.ReadRange(off, n)
+			if err != nil {
+				return failBeforeHeader(err)
+			}
+			defer stream.Close()
+		}
+	}
 	switch len(ranges) {
 	case 0:
 		hw.set("Content-Type", ctype)
 		hw.set("Content-Length", strconv.FormatInt(n, 10))
 		w.WriteHeader(http.StatusOK)
 	case 1:
-		off, n = ranges[0].Start, ranges[0].Length
 		hw.set("Content-Type", ctype)
 		hw.set("Content-Range", ranges[0].ContentRange(info.Size))
 		hw.set("Content-Length", strconv.FormatInt(n, 10))
@@ -295,16 +340,26 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 		w.WriteHeader(http.StatusPartialContent)
 	}
 	if r.Method == http.MethodHead || obj == nil {
-		return
+		return false
 	}
-	if m != nil {
+	switch {
+	case m != nil:
 		_, err = m.Write(w, obj)
-	} else {
+	case stream != nil:
+		_, err = rangeio.CopyStream(w, stream, n)
+	default:
 		err = copyBody(w, obj, off, n)
 	}
 	if err != nil {
 		h.abort(r, key, err)
 	}
+	return false
+}
+
+// isFile reports whether obj is a local file (sent with sendfile).
+func isFile(obj storage.Object) bool {
+	fl, ok := obj.(storage.Filer)
+	return ok && fl.File() != nil
 }
 
 // copyBody copies n bytes at off of obj to w. For a local file

@@ -111,8 +111,28 @@ func copyRange(w io.Writer, rr RangeReader, off, n int64, buf []byte) (int64, er
 		return 0, err
 	}
 	defer rc.Close()
-	// Hide w's ReadFrom and rc's WriteTo so that the pooled buffer is used.
-	written, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{io.LimitReader(rc, n)}, buf)
+	return copyStream(w, rc, n, buf)
+}
+
+// CopyStream copies exactly n bytes of r to w through a pooled buffer, as
+// [CopyAt] does for a [RangeReader]'s stream that the caller opened
+// itself (to fail with a proper status before writing a header). A stream
+// that ends early gives io.ErrUnexpectedEOF; bytes past n are not read.
+func CopyStream(w io.Writer, r io.Reader, n int64) (int64, error) {
+	if n < 0 {
+		return 0, errNegative
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return copyStream(w, r, n, *bp)
+}
+
+func copyStream(w io.Writer, r io.Reader, n int64, buf []byte) (int64, error) {
+	// Hide w's ReadFrom and r's WriteTo so that the pooled buffer is used.
+	written, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{io.LimitReader(r, n)}, buf)
 	if err == nil && written < n {
 		err = io.ErrUnexpectedEOF
 	}

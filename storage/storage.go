@@ -101,4 +101,9 @@ var (
 	ErrIsDir = errors.New("storage: key is a directory")
 	// ErrUnavailable: the backend could not be reached or failed.
 	ErrUnavailable = errors.New("storage: backend unavailable")
+	// ErrChanged: the object was replaced after it was opened, so a read
+	// pinned to the opened version was refused. Before the first byte of
+	// a response the HTTP layer opens the object again (once); after it,
+	// the response is aborted.
+	ErrChanged = errors.New("storage: object changed since it was opened")
 )

@@ -202,6 +202,13 @@ type S3Config struct {
 	// Cache puts the shared block cache in front of this mount.
 	// Default true.
 	Cache *bool `yaml:"cache"`
+	// StatTTL is how long an object's metadata (size, ETag, type) from
+	// one HEAD serves later requests, so that a player's burst of ranges
+	// does not cost a HEAD each. A replaced object is served as its old
+	// version for at most that long, never mixed: reads stay pinned to
+	// the ETag, and a refused one makes rangeserve ask again. Default 1s;
+	// 0s asks on every request.
+	StatTTL *time.Duration `yaml:"stat_ttl"`
 }
 
 // ByteSize is a size in bytes written as a number or with a unit:
@@ -642,6 +649,12 @@ func (s *S3Config) validate(p string) error {
 		s.Cache = &t
 	}
 	setDur(&s.Timeout, 30*time.Second)
+	if s.StatTTL == nil {
+		d := time.Second
+		s.StatTTL = &d
+	} else if *s.StatTTL < 0 || *s.StatTTL > time.Hour {
+		return errAt(p+".stat_ttl", "%v is out of range: use 0s (a HEAD per request) to 1h", *s.StatTTL)
+	}
 	for _, kv := range []struct {
 		env, inline *string
 		name        string

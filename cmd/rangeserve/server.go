@@ -207,6 +207,7 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 			AccessKey: sc.AccessKey,
 			SecretKey: sc.SecretKey,
 			Timeout:   sc.Timeout,
+			StatTTL:   *sc.StatTTL,
 		}
 		if *sc.Cache {
 			opts.Cache = a.cache

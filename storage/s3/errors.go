@@ -14,9 +14,8 @@ import (
 
 // ErrChanged reports that the object was replaced after it was opened:
 // the store refused a read pinned to the opened ETag (412), or answered
-// with another ETag or size. The bytes already sent belong to the old
-// version; the response cannot be completed and the client must retry.
-var ErrChanged = errors.New("s3: object changed since it was opened")
+// with another ETag or size. It is [storage.ErrChanged].
+var ErrChanged = storage.ErrChanged
 
 // translate turns a minio-go or transport error into one that satisfies
 // the storage sentinels. ctx is the context the request ran with, to tell

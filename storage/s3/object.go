@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -68,7 +69,21 @@ func (o *Object) ReadAt(p []byte, off int64) (int, error) {
 // rawReader is the uncached io.ReaderAt of an Object.
 type rawReader struct{ o *Object }
 
-func (r rawReader) ReadAt(p []byte, off int64) (int, error) { return r.o.readAt(p, off) }
+func (r rawReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.o.readAt(p, off)
+	if err != nil {
+		r.o.changed(err)
+	}
+	return n, err
+}
+
+// changed drops the backend's remembered metadata when err says that the
+// opened version is gone, so that the next Open sees the new one.
+func (o *Object) changed(err error) {
+	if errors.Is(err, ErrChanged) {
+		o.b.stats.drop(o.name, o.info.ETag)
+	}
+}
 
 func (o *Object) readAt(p []byte, off int64) (int, error) {
 	if off < 0 {
@@ -156,18 +171,19 @@ func (o *Object) ReadRange(off, n int64) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("s3: read %q at %d: %w", o.key, off, err)
 	}
 	rc, oi, hdr, err := o.b.core.GetObject(ctx, o.b.bucket, o.name, opts)
-	if err != nil {
+	if err == nil {
+		body.body = rc
+		if got := strings.Trim(oi.ETag, `"`); o.etag != "" && got != "" && got != o.etag {
+			err = fmt.Errorf("s3: read %q: ETag %q, opened %q: %w", o.key, got, o.etag, ErrChanged)
+		} else {
+			err = o.checkContentRange(hdr.Get("Content-Range"), off, n)
+		}
+	} else {
 		err = body.translate(err)
-		body.Close()
-		return nil, err
 	}
-	body.body = rc
-	if got := strings.Trim(oi.ETag, `"`); o.etag != "" && got != "" && got != o.etag {
+	if err != nil {
 		body.Close()
-		return nil, fmt.Errorf("s3: read %q: ETag %q, opened %q: %w", o.key, got, o.etag, ErrChanged)
-	}
-	if err := o.checkContentRange(hdr.Get("Content-Range"), off, n); err != nil {
-		body.Close()
+		o.changed(err)
 		return nil, err
 	}
 	return body, nil

@@ -210,3 +210,79 @@ func TestReadRange(t *testing.T) {
 		}
 	})
 }
+
+// TestStatTTL: with Options.StatTTL, Opens within the TTL cost no HEAD; a
+// replaced object is found out by the first pinned read (ErrChanged),
+// which drops the entry, and the next Open sees the new version.
+func TestStatTTL(t *testing.T) {
+	testenv.Short(t, "starts MinIO")
+	f := newFixture(t)
+	p := newProxy(t, f.m.Endpoint)
+	b := f.backend(t, p.endpoint(), s3.Options{Prefix: "pre", StatTTL: time.Hour})
+	f.m.Put(t, bucket, "pre/replaced.bin", bytes.Repeat([]byte("a"), 1000), "")
+	heads := func() (n int) {
+		for _, r := range p.take() {
+			if strings.HasPrefix(r, "HEAD ") {
+				n++
+			}
+		}
+		return n
+	}
+	p.take()
+	var first storage.Info
+	for i := range 5 {
+		o, err := b.Open(context.Background(), "replaced.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = o.Info()
+		} else if o.Info() != first {
+			t.Errorf("Open %d: Info %+v, want the remembered %+v", i, o.Info(), first)
+		}
+		o.Close()
+	}
+	if h := heads(); h != 1 {
+		t.Errorf("5 Opens within the TTL made %d HEAD requests, want 1", h)
+	}
+	if _, err := b.Open(context.Background(), "missing.bin"); !errors.Is(err, storage.ErrNotExist) {
+		t.Errorf("missing key: %v", err)
+	}
+	if _, err := b.Open(context.Background(), "missing.bin"); !errors.Is(err, storage.ErrNotExist) {
+		t.Errorf("missing key again: %v", err)
+	}
+	if h := heads(); h != 2 {
+		t.Errorf("2 Opens of a missing key made %d HEAD requests, want 2 (misses are not remembered)", h)
+	}
+
+	for i, via := range []string{"ReadAt", "ReadRange"} {
+		fill := byte('x' + i)
+		f.m.Put(t, bucket, "pre/replaced.bin", bytes.Repeat([]byte{fill}, 1000), "")
+		o, err := b.Open(context.Background(), "replaced.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := o.Info()
+		if via == "ReadAt" {
+			_, err = o.ReadAt(make([]byte, 10), 0)
+		} else {
+			_, err = o.(rangeio.RangeReader).ReadRange(0, 10)
+		}
+		o.Close()
+		if !errors.Is(err, storage.ErrChanged) {
+			t.Fatalf("%s of a replaced object opened from the remembered Info: %v, want ErrChanged", via, err)
+		}
+		o, err = b.Open(context.Background(), "replaced.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 10)
+		if o.Info().ETag == old.ETag {
+			t.Errorf("after ErrChanged from %s, Open still returns the old ETag", via)
+		} else if n, err := o.ReadAt(buf, 0); n != 10 || err != nil || buf[0] != fill {
+			t.Errorf("after ErrChanged from %s: ReadAt = %d, %v, %q", via, n, err, buf[:n])
+		}
+		o.Close()
+		heads()
+	}
+}

@@ -75,6 +75,13 @@ type Options struct {
 	// Cache, when not nil, serves ReadAt through a block cache keyed by
 	// endpoint, bucket, key and ETag. Default nil: every ReadAt is one GET.
 	Cache Cache
+	// StatTTL is how long Open and Stat reuse an object's metadata (size,
+	// ETag, type) from an earlier HEAD. A replaced object can be opened
+	// as its old version for that long; its reads are pinned to the old
+	// ETag and fail with [storage.ErrChanged], which drops the entry (the
+	// HTTP layer then opens the object again). Default 0: one HEAD per
+	// Open.
+	StatTTL time.Duration
 }
 
 // Backend reads objects from one bucket (below an optional prefix). It
@@ -87,6 +94,7 @@ type Backend struct {
 	prefix  string
 	timeout time.Duration
 	cache   Cache
+	stats   *statCache // nil when StatTTL is 0
 	// idBase is "s3://endpoint/bucket/", the start of cache ids.
 	idBase string
 	// where names the bucket in errors: "bucket \"b\" at endpoint".
@@ -140,6 +148,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		prefix:  cleanPrefix(opts.Prefix),
 		timeout: opts.Timeout,
 		cache:   nilIfTypedNil(opts.Cache),
+		stats:   newStatCache(opts.StatTTL),
 		idBase:  "s3://" + opts.Endpoint + "/" + opts.Bucket + "/",
 		where:   fmt.Sprintf("bucket %q at %s", opts.Bucket, opts.Endpoint),
 	}
@@ -261,13 +270,19 @@ func (b *Backend) stat(ctx context.Context, op, key string) (storage.Info, error
 	if err != nil {
 		return storage.Info{}, err
 	}
+	now := time.Now()
+	if info, ok := b.stats.get(name, now); ok {
+		return info, nil
+	}
 	rctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	oi, err := b.client.StatObject(rctx, b.bucket, name, minio.StatObjectOptions{})
 	if err != nil {
 		return storage.Info{}, b.translate(rctx, op, key, err)
 	}
-	return infoFrom(key, oi), nil
+	info := infoFrom(key, oi)
+	b.stats.put(name, info, now)
+	return info, nil
 }
 
 // Open stats the object under key (so that a missing or refused key fails
