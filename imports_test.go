@@ -29,6 +29,7 @@ func TestImportRules(t *testing.T) {
 	}
 	third := map[string][]string{ // third-party module prefixes each may use
 		"storage/s3":       {"github.com/minio/minio-go/v7"},
+		"storage/local":    {"golang.org/x/sys"}, // openat2(2)
 		"internal/testenv": {"github.com/minio/minio-go/v7"},
 		"media":            {"github.com/h2non/filetype"},
 		"rangeio":          {"golang.org/x/sync"},
