@@ -70,7 +70,7 @@ type ServerConfig struct {
 	GCPercent int `yaml:"gc_percent"`
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT): the
 	// collector works harder as the heap nears it. Default cache.max_bytes
-	// + 512MiB. The GOMEMLIMIT environment variable wins.
+	// + 256MiB. The GOMEMLIMIT environment variable wins.
 	MemoryLimit ByteSize `yaml:"memory_limit"`
 
 	trusted []netip.Prefix
@@ -453,7 +453,7 @@ func (c *Config) validate() error {
 		return errAt("server.gc_percent", "%d is out of range: use 25 to 2000 (Go's default is 100, rangeserve's 400)", s.GCPercent)
 	}
 	if s.MemoryLimit == 0 {
-		s.MemoryLimit = c.Cache.MaxBytes + 512<<20
+		s.MemoryLimit = c.Cache.MaxBytes + 256<<20
 	}
 	if s.MemoryLimit < c.Cache.MaxBytes+64<<20 {
 		return errAt("server.memory_limit", "%d leaves less than 64MiB beyond cache.max_bytes (%d): raise it or lower the cache", s.MemoryLimit, c.Cache.MaxBytes)

@@ -24,7 +24,7 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("default mount = %+v", m)
 	}
 	if cfg.Server.MaxHeaderBytes != 64<<10 || cfg.Server.ShutdownTimeout != 30*time.Second ||
-		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != cfg.Cache.MaxBytes+512<<20 {
+		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != cfg.Cache.MaxBytes+256<<20 {
 		t.Errorf("server defaults = %+v", cfg.Server)
 	}
 }
