@@ -5,7 +5,7 @@
 # the same HTTP client for all three: whole-object throughput (1 and 4
 # streams), random 64 KiB ranges and a repeated-seek workload. Prints a
 # Markdown report with ratios and the issue's targets; writes it and the
-# raw figures (JSON) to bench/out/. See BENCHMARKS.md, "S3 backend".
+# raw figures (JSON) to bench/out/. See BENCHMARKS.md, "S3 backend (issue 4)".
 #
 #   bash bench/s3/run.sh                 full run: 1 GiB object, 3 rounds of 10 s runs (~8 min)
 #   BENCH_QUICK=1 bash bench/s3/run.sh   smoke run: 256 MiB object, 1 round of 3 s runs (~1 min)
