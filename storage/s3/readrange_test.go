@@ -18,9 +18,9 @@ import (
 )
 
 // TestReadRange covers the streaming path that rangeio.CopyAt takes for
-// S3 objects: one ranged GET per span, exact bytes, the same checks as
-// ReadAt, and a stall timeout that does not cut a long transfer that
-// flows.
+// S3 objects: one ranged GET per span, exact bytes, and a stall timeout
+// that does not cut a long transfer that flows. (testMisbehaving checks
+// that it refuses wrong answers as ReadAt does.)
 func TestReadRange(t *testing.T) {
 	testenv.Short(t, "starts MinIO")
 	f := newFixture(t)
@@ -52,55 +52,6 @@ func TestReadRange(t *testing.T) {
 		}
 		if _, err := rr.ReadRange(videoSize-10, 11); err == nil {
 			t.Errorf("ReadRange past the end: no error")
-		}
-	})
-
-	t.Run("misbehaving", func(t *testing.T) {
-		etag := o.Info().ETag
-		lastMod := o.Info().ModTime.UTC().Format(http.TimeFormat)
-		const off, n = 1000, 100
-		cr := fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, videoSize)
-		answer := func(etag, cr string, body []byte, length int) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("ETag", etag)
-				w.Header().Set("Last-Modified", lastMod)
-				w.Header().Set("Content-Length", fmt.Sprint(length))
-				code := http.StatusOK
-				if cr != "" {
-					w.Header().Set("Content-Range", cr)
-					code = http.StatusPartialContent
-				}
-				w.WriteHeader(code)
-				w.Write(body)
-			}
-		}
-		tests := []struct {
-			name string
-			h    http.HandlerFunc
-			want error
-		}{
-			{"control", answer(etag, cr, f.video[off:off+n], n), nil},
-			{"Range ignored", answer(etag, "", f.video, videoSize), storage.ErrUnavailable},
-			{"another version", answer(`"0123456789abcdef0123456789abcdef"`, cr, f.video[off:off+n], n), s3.ErrChanged},
-			{"short body", answer(etag, cr, f.video[off:off+n/2], n), storage.ErrUnavailable},
-			{"412", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusPreconditionFailed) }, s3.ErrChanged},
-			{"503", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }, storage.ErrUnavailable},
-		}
-		defer p.fake.Store(nil)
-		for _, tt := range tests {
-			p.fake.Store(&tt.h)
-			var got []byte
-			rc, err := rr.ReadRange(off, n)
-			if err == nil {
-				got, err = io.ReadAll(rc)
-				rc.Close()
-			}
-			switch {
-			case tt.want == nil && (err != nil || !bytes.Equal(got, f.video[off:off+n])):
-				t.Errorf("%s: %d bytes, %v; want the %d right bytes", tt.name, len(got), err, n)
-			case tt.want != nil && !errors.Is(err, tt.want):
-				t.Errorf("%s: %d bytes, %v; want %v", tt.name, len(got), err, tt.want)
-			}
 		}
 	})
 

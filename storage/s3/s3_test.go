@@ -484,7 +484,7 @@ func testChanged(t *testing.T, f *fixture, b *s3.Backend) {
 
 // testMisbehaving puts a fake store behind Open's HEAD: answers that do
 // not match the opened version or the range asked for must be errors,
-// never bytes served as the object's.
+// never bytes served as the object's, through ReadAt and ReadRange.
 func testMisbehaving(t *testing.T, f *fixture) {
 	p := newProxy(t, f.m.Endpoint)
 	b := f.backend(t, p.endpoint(), s3.Options{Prefix: "pre"})
@@ -528,19 +528,37 @@ func testMisbehaving(t *testing.T, f *fixture) {
 		{"403", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) }, storage.ErrPermission},
 		{"404", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) }, storage.ErrNotExist},
 	}
+	// Both ways of reading: ReadAt, and the stream media uses for a
+	// response (ReadRange).
+	reads := map[string]func() ([]byte, error){
+		"ReadAt": func() ([]byte, error) {
+			buf := make([]byte, n)
+			got, err := o.ReadAt(buf, off)
+			return buf[:got], err
+		},
+		"ReadRange": func() ([]byte, error) {
+			rc, err := o.(rangeio.RangeReader).ReadRange(off, n)
+			if err != nil {
+				return nil, err
+			}
+			defer rc.Close()
+			return io.ReadAll(rc)
+		},
+	}
 	defer p.fake.Store(nil)
 	for _, tt := range tests {
 		p.fake.Store(&tt.h)
-		buf := make([]byte, n)
-		got, err := o.ReadAt(buf, off)
-		switch {
-		case tt.want == nil && (err != nil || got != n || !bytes.Equal(buf, f.video[off:off+n])):
-			t.Errorf("%s: ReadAt = %d, %v; want %d correct bytes", tt.name, got, err, n)
-		case tt.want != nil && !errors.Is(err, tt.want):
-			t.Errorf("%s: ReadAt = %d, %v; want %v", tt.name, got, err, tt.want)
-		}
-		if tt.want != nil {
-			t.Logf("%s: %v", tt.name, err)
+		for via, read := range reads {
+			got, err := read()
+			switch {
+			case tt.want == nil && (err != nil || !bytes.Equal(got, f.video[off:off+n])):
+				t.Errorf("%s: %s = %d bytes, %v; want %d correct bytes", tt.name, via, len(got), err, n)
+			case tt.want != nil && !errors.Is(err, tt.want):
+				t.Errorf("%s: %s = %d bytes, %v; want %v", tt.name, via, len(got), err, tt.want)
+			}
+			if tt.want != nil {
+				t.Logf("%s: %s: %v", tt.name, via, err)
+			}
 		}
 	}
 }
