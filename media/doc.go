@@ -9,8 +9,11 @@
 //     (If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since,
 //     If-Range) and answer 200, 206 (one range or multipart/byteranges), 304,
 //     412 or 416, moving the bytes with the best path available: sendfile(2)
-//     for local files (objects implementing [storage.Filer]), pooled buffers
-//     over io.ReaderAt otherwise ([rangeio.CopyAt]);
+//     for local files (objects implementing [storage.Filer]), one stream per
+//     span for remote objects that offer it ([rangeio.RangeReader]: one
+//     request to the store per response, made before the status line so
+//     that a failing store gets 502 or 504), pooled buffers over
+//     io.ReaderAt otherwise ([rangeio.CopyAt]);
 //   - chunked: an object of unknown length (Info.Size == -1) that is also an
 //     io.Reader is streamed without Content-Length and without ranges;
 //   - x-accel / x-sendfile: after the object has been found, the response
@@ -29,7 +32,8 @@
 // failure 502. Clients see a short fixed body, never the error's text; the
 // error itself is logged with log/slog. An error after the first body byte
 // aborts the connection (panic(http.ErrAbortHandler)), so a client never
-// mistakes a truncated body for a complete one.
+// mistakes a truncated body for a complete one. An object found replaced
+// ([storage.ErrChanged]) before the status line is opened again, once.
 //
 // media imports storage (interfaces only) and rangeio; it must never import
 // a concrete backend, minio-go, auth or cmd. Authorization happens before

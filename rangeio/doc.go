@@ -1,7 +1,8 @@
 // Package rangeio owns the byte-range side of rangeserve: parsing the HTTP
 // Range header with limits ([Parse]), byte-range math ([Range]), the
 // streamed multipart/byteranges writer ([Multipart]), the pooled copy from
-// an [io.ReaderAt] ([CopyAt]), and io.ReaderAt adapters such as the block
+// an [io.ReaderAt] ([CopyAt], which streams a span at once from a
+// [RangeReader]), and io.ReaderAt adapters such as the block
 // cache (blockcache.go) that sits in front of slow object stores.
 //
 // rangeio imports nothing of rangeserve's: it is a leaf on the standard

@@ -4,7 +4,9 @@
 // It owns the mapping from a cleaned key to a file beneath one root
 // directory, and the policy that goes with it: no key resolves outside the
 // root (".." and symbolic links that leave the root are refused, through
-// [os.Root], unless [Options].FollowSymlinks says otherwise), hidden names
+// openat2(2) with RESOLVE_BENEATH on Linux and [os.Root] elsewhere or when
+// the kernel refuses openat2, unless [Options].FollowSymlinks says
+// otherwise; see fastopen_linux.go), hidden names
 // are refused unless [Options].AllowHidden, and only regular files are
 // ever opened for reading (directories answer [storage.ErrIsDir]; devices,
 // FIFOs and sockets do not exist as far as clients can tell). It computes
@@ -18,5 +20,6 @@
 // X-Sendfile. It never writes, and it does not sniff content types: that is
 // the HTTP layer's job.
 //
-// It imports only the standard library and package storage.
+// It imports only the standard library, golang.org/x/sys/unix (openat2)
+// and package storage.
 package local

@@ -4,8 +4,9 @@
 // It owns the mapping from a cleaned key to an object ([Options].Prefix +
 // key), the start-up check that the bucket exists and the credentials
 // work ([New]), ranged reads ([Object].ReadAt issues exactly one ranged GET
-// per call, pinned to the ETag seen at Open with If-Match, through the
-// optional block cache), listing one level under a prefix ([Backend].List)
+// per call, [Object].ReadRange one per span, both pinned to the ETag seen
+// at Open with If-Match, through the optional block cache), a short-lived
+// memory of objects' metadata ([Options].StatTTL), listing one level under a prefix ([Backend].List)
 // and presigned GET URLs ([Backend].PresignGet). It translates S3 errors
 // into the sentinels of package storage at its edge, so callers never see
 // minio-go types: NoSuchKey and NoSuchBucket satisfy
