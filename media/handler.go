@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rangeserve/rangeserve/rangeio"
@@ -245,7 +246,7 @@ func (h *Handler) setValidators(hw *headerWriter, info storage.Info) string {
 		hw.set("Etag", etag)
 	}
 	if !isZeroTime(info.ModTime) {
-		hw.set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
+		hw.set("Last-Modified", httpDate(info.ModTime))
 	}
 	if h.opts.CacheControl != "" {
 		hw.set("Cache-Control", h.opts.CacheControl)
@@ -518,6 +519,27 @@ func (hw *headerWriter) set(key, value string) {
 	s[0] = value
 	hw.h[key] = s
 }
+
+// httpDate formats t for Last-Modified. Recent results are kept in a
+// small table indexed by the second, shared by all handlers: a hot file
+// (a player's burst of ranges) formats its date once.
+func httpDate(t time.Time) string {
+	sec := t.Unix()
+	slot := &httpDates[uint64(sec)%uint64(len(httpDates))]
+	if e := slot.Load(); e != nil && e.sec == sec {
+		return e.s
+	}
+	s := t.UTC().Format(http.TimeFormat)
+	slot.Store(&httpDateEntry{sec: sec, s: s})
+	return s
+}
+
+type httpDateEntry struct {
+	sec int64
+	s   string
+}
+
+var httpDates [256]atomic.Pointer[httpDateEntry]
 
 // validHeaderValue reports whether v may be sent as a header value: no
 // control characters (tab aside).

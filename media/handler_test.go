@@ -394,3 +394,15 @@ func checkMultipartAny(t *testing.T, ctype string, body, data []byte) {
 		t.Fatalf("%d parts totalling %d bytes of a %d-byte object", n, total, len(data))
 	}
 }
+
+func TestHTTPDate(t *testing.T) {
+	for _, sec := range []int64{0, 1, 256, 257, 1e9, 1e9 + 256, -1} {
+		tm := time.Unix(sec, 999_999_999).In(time.FixedZone("X", 3600))
+		want := tm.UTC().Format(http.TimeFormat)
+		for range 2 { // the second time from the table
+			if got := media.HTTPDate(tm); got != want {
+				t.Errorf("httpDate(%d) = %q, want %q", sec, got, want)
+			}
+		}
+	}
+}

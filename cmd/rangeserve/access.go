@@ -2,56 +2,51 @@ package main
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 )
 
-// accessLog logs one line per request: method, path (never the query,
-// which may hold a link signature), status, bytes and duration. A handler
-// that aborts the connection (http.ErrAbortHandler) is logged as such and
-// the panic goes on to net/http, which closes the connection.
-//
-// Records go straight to log's handler, built by hand with no caller PC:
-// slog.Logger would capture one with runtime.Callers on every request,
-// and the access log never shows it.
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
-	h := log.Handler()
+// accessSink receives the access log: one Write per line. json selects
+// slog's JSON syntax instead of its text syntax.
+type accessSink struct {
+	w    io.Writer
+	json bool
+}
+
+// accessLog logs one line per request to sink: method, path (never the
+// query, which may hold a link signature), status, bytes, duration, peer
+// and Range. A handler that aborts the connection (http.ErrAbortHandler)
+// is logged as such and the panic goes on to net/http, which closes the
+// connection.
+func accessLog(sink *accessSink, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		aw := &accessWriter{ResponseWriter: w}
 		defer func() {
 			v := recover()
-			status := aw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			if !h.Enabled(r.Context(), slog.LevelInfo) {
-				if v != nil {
-					panic(v)
-				}
-				return
-			}
 			now := time.Now()
-			rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
-			rec.AddAttrs(
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Int64("bytes", aw.n),
-				slog.Duration("dur", now.Sub(start)),
-				slog.String("remote", r.RemoteAddr),
-			)
+			rec := accessRecord{
+				t: now, method: r.Method, path: r.URL.Path, status: aw.status,
+				bytes: aw.n, dur: now.Sub(start), remote: r.RemoteAddr, aborted: v != nil,
+			}
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
 			if rg := r.Header.Get("Range"); rg != "" {
 				if len(rg) > 128 {
 					rg = rg[:128] + "…"
 				}
-				rec.AddAttrs(slog.String("range", rg))
+				rec.rng = rg
 			}
-			if v != nil {
-				rec.AddAttrs(slog.Bool("aborted", true))
+			bp := lineBufs.Get().(*[]byte)
+			if sink.json {
+				*bp = rec.appendJSON((*bp)[:0])
+			} else {
+				*bp = rec.appendText((*bp)[:0])
 			}
-			h.Handle(r.Context(), rec)
+			sink.w.Write(*bp)
+			lineBufs.Put(bp)
 			if v != nil {
 				panic(v)
 			}
@@ -59,6 +54,12 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(aw, r)
 	})
 }
+
+// lineBufs holds the buffers access lines are formatted in.
+var lineBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
 
 // accessWriter records the status and body size. It implements
 // io.ReaderFrom by handing the reader to the underlying writer, so that

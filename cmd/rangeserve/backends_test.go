@@ -33,7 +33,7 @@ func startApp(t *testing.T, config string) (*httptest.Server, *app, *syncBuffer)
 	cfg.dir = "."
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := newApp(context.Background(), cfg, log, log)
+	a, err := newApp(context.Background(), cfg, log, &accessSink{w: logs})
 	if err != nil {
 		t.Fatal(err)
 	}

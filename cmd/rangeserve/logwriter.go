@@ -99,7 +99,7 @@ func (h flushingHandler) WithGroup(name string) slog.Handler {
 // loggers are the process log and the access log, writing to one stream.
 type loggers struct {
 	log    *slog.Logger // flushed after each record
-	access *slog.Logger // batched
+	access *accessSink  // batched; nil when the level is above info
 	w      *logWriter
 }
 
@@ -114,5 +114,9 @@ func newLoggers(c LogConfig, w io.Writer) loggers {
 	} else {
 		h = slog.NewTextHandler(lw, opts)
 	}
-	return loggers{log: slog.New(flushingHandler{h, lw}), access: slog.New(h), w: lw}
+	l := loggers{log: slog.New(flushingHandler{h, lw}), w: lw}
+	if level <= slog.LevelInfo { // access lines are info records
+		l.access = &accessSink{w: lw, json: c.Format == "json"}
+	}
+	return l
 }

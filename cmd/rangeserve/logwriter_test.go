@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -91,7 +94,7 @@ func TestLogWriterFlushesWhenFull(t *testing.T) {
 func TestLoggersFlushProcessLinesAtOnce(t *testing.T) {
 	cw := &countingWriter{}
 	logs := newLoggers(LogConfig{Level: "info", Format: "text"}, cw)
-	logs.access.Info("request", "path", "/a")
+	logs.access.w.Write([]byte("time=x level=INFO msg=request path=/a\n"))
 	if s, _ := cw.state(); s != "" {
 		t.Fatalf("an access line was written at once: %q", s)
 	}
@@ -179,3 +182,66 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+
+// slogLine is what slog's text or JSON handler writes for rec.
+func slogLine(rec *accessRecord, json bool) string {
+	var out bytes.Buffer
+	var h slog.Handler = slog.NewTextHandler(&out, nil)
+	if json {
+		h = slog.NewJSONHandler(&out, nil)
+	}
+	r := slog.NewRecord(rec.t, slog.LevelInfo, "request", 0)
+	r.AddAttrs(slog.String("method", rec.method), slog.String("path", rec.path), slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes), slog.Duration("dur", rec.dur), slog.String("remote", rec.remote))
+	if rec.rng != "" {
+		r.AddAttrs(slog.String("range", rec.rng))
+	}
+	if rec.aborted {
+		r.AddAttrs(slog.Bool("aborted", true))
+	}
+	h.Handle(context.Background(), r)
+	return out.String()
+}
+
+// checkAccessLine fails t unless rec formats as slog would, in both
+// syntaxes.
+func checkAccessLine(t *testing.T, rec *accessRecord) {
+	t.Helper()
+	if got, want := string(rec.appendText(nil)), slogLine(rec, false); got != want {
+		t.Errorf("text, path %q:\n got %s want %s", rec.path, got, want)
+	}
+	if got, want := string(rec.appendJSON(nil)), slogLine(rec, true); got != want {
+		t.Errorf("json, path %q:\n got %s want %s", rec.path, got, want)
+	}
+}
+
+var accessLineSeeds = []string{"/plain.mp4", "/a b.mp4", "/vidéo 𝄞.mp4", `/q"uote`, "/back\\slash", "/eq=ual", "",
+	"/ctl\x01\x7f", "/nl\n\r\t", "/bad\xff\xfeutf8", "/line\u2028sep\u2029", "/<html>&amp;", "/\ufffd", "/nbsp\u00a0"}
+
+// TestAccessLineIsSlogs: the hand-formatted access line is byte for byte
+// what slog's handlers write for the same record, in both formats, for
+// values that need quoting and escaping.
+func TestAccessLineIsSlogs(t *testing.T) {
+	when := time.Date(2026, 11, 22, 8, 51, 11, 485_123_456, time.UTC)
+	for i, s := range accessLineSeeds {
+		checkAccessLine(t, &accessRecord{
+			t: when.Add(time.Duration(i) * 1_000_001), method: "GET", path: s, status: 206,
+			bytes: int64(i) * 1000, dur: time.Duration(i) * 1234567, remote: "127.0.0.1:" + strconv.Itoa(5000+i),
+			rng: s, aborted: i%2 == 1,
+		})
+	}
+}
+
+// FuzzAccessLine: for any path, method and Range header a client can
+// send, the access line is slog's.
+func FuzzAccessLine(f *testing.F) {
+	for _, s := range accessLineSeeds {
+		f.Add("GET", s, s, int64(1e9))
+	}
+	f.Fuzz(func(t *testing.T, method, path, rng string, ns int64) {
+		checkAccessLine(t, &accessRecord{
+			t: time.Unix(0, ns), method: method, path: path, status: 200,
+			bytes: ns, dur: time.Duration(ns), remote: "[::1]:80", rng: rng, aborted: ns%2 == 0,
+		})
+	})
+}

@@ -67,7 +67,7 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // line per request, to access. Start-up checks (a missing
 // root, an unreachable bucket, rejected credentials) fail here, naming the
 // mount.
-func newApp(ctx context.Context, cfg *Config, log, access *slog.Logger) (*app, error) {
+func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSink) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	ra := *cfg.Cache.ReadAhead
 	a.cache = rangeio.NewCache(rangeio.CacheConfig{
@@ -124,7 +124,7 @@ func newApp(ctx context.Context, cfg *Config, log, access *slog.Logger) (*app, e
 		a.mounts = append(a.mounts, m)
 	}
 	var h http.Handler = &router{api: api, mounts: a.mounts}
-	if *cfg.Log.Access {
+	if *cfg.Log.Access && access != nil {
 		h = accessLog(access, h)
 	}
 	a.handler = h

@@ -1,0 +1,4 @@
+package media
+
+// HTTPDate exports httpDate for tests.
+var HTTPDate = httpDate
