@@ -11,6 +11,14 @@
 --       errors=E
 -- unexpected counts responses with the wrong status; errors sums wrk's
 -- connect/read/write/timeout errors.
+--
+-- WRK_CHECK=aggregate checks the statuses without a per-response Lua
+-- callback, which costs wrk 11-13 µs of CPU per response, more the more
+-- headers a response has (wrk builds a Lua table of them): on two shared
+-- CPUs that client cost is taken from the server under test. The check
+-- then uses wrk's own counts: a status of 400 or more is counted by wrk,
+-- and a 200 instead of a 206 (a Range ignored) would carry the whole file,
+-- so every response must be between len and len + 2 KiB long on average.
 
 local size = tonumber(os.getenv("RANGE_SIZE") or "")
 local len = tonumber(os.getenv("RANGE_LEN") or "65536")
@@ -47,18 +55,30 @@ function request()
     { ["Range"] = "bytes=" .. off .. "-" .. (off + len - 1) })
 end
 
-function response(status, headers, body)
-  if status ~= want then
-    unexpected = unexpected + 1
+local aggregate = os.getenv("WRK_CHECK") == "aggregate"
+
+if not aggregate then
+  function response(status, headers, body)
+    if status ~= want then
+      unexpected = unexpected + 1
+    end
   end
 end
 
 function done(summary, latency, requests)
   local bad = 0
-  for _, t in ipairs(threads) do
-    bad = bad + t:get("unexpected")
-  end
   local e = summary.errors
+  if aggregate then
+    local per = summary.bytes / math.max(summary.requests, 1)
+    bad = e.status
+    if per < len or per > len + 2048 then
+      bad = bad + summary.requests
+    end
+  else
+    for _, t in ipairs(threads) do
+      bad = bad + t:get("unexpected")
+    end
+  end
   io.write(string.format(
     "WRK requests=%d duration_us=%d bytes=%d p50_us=%d p99_us=%d unexpected=%d errors=%d\n",
     summary.requests, summary.duration, summary.bytes,
