@@ -133,7 +133,7 @@ func tuneGC(c ServerConfig, log *slog.Logger) {
 	pct := debug.SetGCPercent(-1) // reads the setting (and turns the GC off)
 	debug.SetGCPercent(pct)       // puts it back
 	log.Info("garbage collector", "gc_percent", pct, "gc_percent_from", gc,
-		"memory_limit", debug.SetMemoryLimit(-1), "memory_limit_from", limit)
+		"memory_limit_mib", debug.SetMemoryLimit(-1)>>20, "memory_limit_from", limit)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
