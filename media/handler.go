@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -315,7 +316,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 	// so that a store that fails or has a newer version answers with a
 	// proper status instead of a cut transfer.
 	var stream io.ReadCloser
-	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && !isFile(obj) {
+	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && fileOf(obj) == nil {
 		if rr, ok := obj.(rangeio.RangeReader); ok {
 			stream, err = rr.ReadRange(off, n)
 			if err != nil {
@@ -357,10 +358,12 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 	return false
 }
 
-// isFile reports whether obj is a local file (sent with sendfile).
-func isFile(obj storage.Object) bool {
-	fl, ok := obj.(storage.Filer)
-	return ok && fl.File() != nil
+// fileOf returns obj's local file (sent with sendfile), or nil.
+func fileOf(obj storage.Object) *os.File {
+	if fl, ok := obj.(storage.Filer); ok {
+		return fl.File()
+	}
+	return nil
 }
 
 // copyBody copies n bytes at off of obj to w. For a local file
@@ -375,24 +378,23 @@ func isFile(obj storage.Object) bool {
 // this handler always sets; flushing first spares that read and copy. A
 // freshly opened file is at offset 0, so the seek is skipped there.
 func copyBody(w io.Writer, obj storage.Object, off, n int64) error {
-	if fl, ok := obj.(storage.Filer); ok {
-		if f := fl.File(); f != nil {
-			if off != 0 {
-				if _, err := f.Seek(off, io.SeekStart); err != nil {
-					return err
-				}
-			}
-			if fw, ok := w.(http.Flusher); ok {
-				fw.Flush()
-			}
-			written, err := io.Copy(w, &io.LimitedReader{R: f, N: n})
-			if err == nil && written < n {
-				err = io.ErrUnexpectedEOF
-			}
+	f := fileOf(obj)
+	if f == nil {
+		_, err := rangeio.CopyAt(w, obj, off, n)
+		return err
+	}
+	if off != 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			return err
 		}
 	}
-	_, err := rangeio.CopyAt(w, obj, off, n)
+	if fw, ok := w.(http.Flusher); ok {
+		fw.Flush()
+	}
+	written, err := io.Copy(w, &io.LimitedReader{R: f, N: n})
+	if err == nil && written < n {
+		err = io.ErrUnexpectedEOF
+	}
 	return err
 }
 

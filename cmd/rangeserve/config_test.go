@@ -58,6 +58,7 @@ func TestConfigErrors(t *testing.T) {
 		{"public cache on signed", "auth:\n  keys:\n    - {id: k1, secret: 0123456789abcdef0123456789abcdef}\nmounts:\n  - {prefix: /, backend: local, root: ., auth: signed, cache_control: 'public, max-age=60'}\n", []string{"mounts[0].cache_control", "private"}},
 		{"gc percent", "server:\n  gc_percent: 5\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.gc_percent", "25 to 2000"}},
 		{"memory limit", "server:\n  memory_limit: 100MiB\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.memory_limit", "cache.max_bytes"}},
+		{"stat ttl", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'h:9000', bucket: b, stat_ttl: 2h}, auth: public}\n", []string{"stat_ttl", "0s", "1h"}},
 		{"duration", "server:\n  idle_timeout: soon\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"soon"}},
 	}
 	for _, tt := range tests {

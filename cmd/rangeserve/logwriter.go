@@ -21,11 +21,10 @@ const (
 // and on Flush. Lines keep their order. It is safe for concurrent use.
 // A write error drops the batch (there is nowhere left to report it).
 type logWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	buf     []byte
-	timer   *time.Timer
-	pending bool // the timer is armed for buf
+	mu    sync.Mutex
+	w     io.Writer
+	buf   []byte
+	timer *time.Timer // armed while buf holds lines
 }
 
 func newLogWriter(w io.Writer) *logWriter {
@@ -47,11 +46,10 @@ func (l *logWriter) Write(p []byte) (int, error) {
 		l.w.Write(p)
 		return len(p), nil
 	}
-	l.buf = append(l.buf, p...)
-	if !l.pending {
-		l.pending = true
+	if len(l.buf) == 0 {
 		l.timer.Reset(logFlushEvery)
 	}
+	l.buf = append(l.buf, p...)
 	return len(p), nil
 }
 
@@ -63,11 +61,8 @@ func (l *logWriter) Flush() {
 }
 
 func (l *logWriter) flushLocked() {
-	if l.pending {
-		l.timer.Stop()
-		l.pending = false
-	}
 	if len(l.buf) > 0 {
+		l.timer.Stop()
 		l.w.Write(l.buf)
 		l.buf = l.buf[:0]
 	}
@@ -108,15 +103,14 @@ func newLoggers(c LogConfig, w io.Writer) loggers {
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	lw := newLogWriter(w)
-	var h slog.Handler
-	if c.Format == "json" {
+	json := c.Format == "json"
+	var h slog.Handler = slog.NewTextHandler(lw, opts)
+	if json {
 		h = slog.NewJSONHandler(lw, opts)
-	} else {
-		h = slog.NewTextHandler(lw, opts)
 	}
 	l := loggers{log: slog.New(flushingHandler{h, lw}), w: lw}
 	if level <= slog.LevelInfo { // access lines are info records
-		l.access = &accessSink{w: lw, json: c.Format == "json"}
+		l.access = &accessSink{w: lw, json: json}
 	}
 	return l
 }

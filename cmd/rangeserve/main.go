@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/rangeserve/rangeserve"
@@ -121,19 +122,18 @@ func serve(ctx context.Context, cfg *Config, name string, logs loggers) error {
 // tuneGC applies server.gc_percent and server.memory_limit unless the
 // GOGC or GOMEMLIMIT environment variables set them.
 func tuneGC(c ServerConfig, log *slog.Logger) {
-	gc, limit := "GOGC", "GOMEMLIMIT"
-	if os.Getenv("GOGC") == "" {
+	gc, gcFrom := os.Getenv("GOGC"), "GOGC"
+	if gc == "" {
 		debug.SetGCPercent(c.GCPercent)
-		gc = "server.gc_percent"
+		gc, gcFrom = strconv.Itoa(c.GCPercent), "server.gc_percent"
 	}
+	limitFrom := "GOMEMLIMIT"
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(c.MemoryLimit))
-		limit = "server.memory_limit"
+		limitFrom = "server.memory_limit"
 	}
-	pct := debug.SetGCPercent(-1) // reads the setting (and turns the GC off)
-	debug.SetGCPercent(pct)       // puts it back
-	log.Info("garbage collector", "gc_percent", pct, "gc_percent_from", gc,
-		"memory_limit_mib", debug.SetMemoryLimit(-1)>>20, "memory_limit_from", limit)
+	log.Info("garbage collector", "gc_percent", gc, "gc_percent_from", gcFrom,
+		"memory_limit_mib", debug.SetMemoryLimit(-1)>>20, "memory_limit_from", limitFrom) // -1 reads the limit
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {

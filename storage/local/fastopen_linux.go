@@ -54,10 +54,11 @@ func (d fastDir) close() {
 	}
 }
 
-// open opens key, a regular file beneath the root, and returns it with its
-// Info; ok is false when anything is not as expected, and nothing is left
-// open then. follow lets symbolic links lead anywhere.
-func (d fastDir) open(key, name string, follow bool) (f *os.File, info storage.Info, ok bool) {
+// open opens key, a regular file beneath root (the directory d is open
+// on), and returns it with its Info; ok is false when anything is not as
+// expected, and nothing is left open then. follow lets symbolic links lead
+// anywhere.
+func (d fastDir) open(root, key string, follow bool) (f *os.File, info storage.Info, ok bool) {
 	if d < 0 || key == "" {
 		return nil, storage.Info{}, false
 	}
@@ -99,5 +100,7 @@ func (d fastDir) open(key, name string, follow bool) (f *os.File, info storage.I
 		ModTime: time.Unix(st.Mtim.Unix()),
 		ETag:    etagOf(st.Ino, true, st.Size, st.Mtim.Nano()),
 	}
-	return os.NewFile(uintptr(fd), name), info, true
+	// The name is what the file's errors show; key is clean, so no
+	// filepath.Join (and its Clean) is needed.
+	return os.NewFile(uintptr(fd), root+"/"+key), info, true
 }

@@ -16,6 +16,6 @@ func openFastDir(string) fastDir { return -1 }
 
 func (fastDir) close() {}
 
-func (fastDir) open(string, string, bool) (*os.File, storage.Info, bool) {
+func (fastDir) open(root, key string, follow bool) (*os.File, storage.Info, bool) {
 	return nil, storage.Info{}, false
 }

@@ -129,7 +129,7 @@ func (b *Backend) Open(ctx context.Context, key string) (storage.Object, error) 
 	if err := b.check(key); err != nil {
 		return nil, err
 	}
-	if f, info, ok := b.fast.open(key, b.join(key), b.follow); ok {
+	if f, info, ok := b.fast.open(b.root, key, b.follow); ok {
 		return &object{ctx: ctx, f: f, info: info}, nil
 	}
 	// Refuse non-regular files before opening them: opening a device can

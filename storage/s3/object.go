@@ -69,20 +69,45 @@ func (o *Object) ReadAt(p []byte, off int64) (int, error) {
 // rawReader is the uncached io.ReaderAt of an Object.
 type rawReader struct{ o *Object }
 
-func (r rawReader) ReadAt(p []byte, off int64) (int, error) {
-	n, err := r.o.readAt(p, off)
-	if err != nil {
-		r.o.changed(err)
-	}
-	return n, err
-}
+func (r rawReader) ReadAt(p []byte, off int64) (int, error) { return r.o.readAt(p, off) }
 
-// changed drops the backend's remembered metadata when err says that the
-// opened version is gone, so that the next Open sees the new one.
-func (o *Object) changed(err error) {
+// get sends the ranged GET of [off, off+n), pinned to the opened ETag with
+// If-Match, and checks that the answer is exactly that span of that
+// version: a store that ignores If-Match or Range would otherwise hand us
+// other bytes that we would serve as these. translate maps the error of a
+// request that failed. A version found replaced drops the backend's
+// remembered metadata, so that the next Open sees the new one.
+func (o *Object) get(ctx context.Context, off, n int64, translate func(error) error) (io.ReadCloser, error) {
+	body, err := o.getChecked(ctx, off, n, translate)
 	if errors.Is(err, ErrChanged) {
 		o.b.stats.drop(o.name, o.info.ETag)
 	}
+	return body, err
+}
+
+func (o *Object) getChecked(ctx context.Context, off, n int64, translate func(error) error) (io.ReadCloser, error) {
+	var opts minio.GetObjectOptions
+	err := opts.SetRange(off, off+n-1)
+	if err == nil && o.etag != "" {
+		err = opts.SetMatchETag(o.etag)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("s3: read %q at %d: %w", o.key, off, err)
+	}
+	body, oi, hdr, err := o.b.core.GetObject(ctx, o.b.bucket, o.name, opts)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if got := strings.Trim(oi.ETag, `"`); o.etag != "" && got != "" && got != o.etag {
+		err = fmt.Errorf("s3: read %q: ETag %q, opened %q: %w", o.key, got, o.etag, ErrChanged)
+	} else {
+		err = o.checkContentRange(hdr.Get("Content-Range"), off, n)
+	}
+	if err != nil {
+		body.Close()
+		return nil, err
+	}
+	return body, nil
 }
 
 func (o *Object) readAt(p []byte, off int64) (int, error) {
@@ -104,30 +129,11 @@ func (o *Object) readAt(p []byte, off int64) (int, error) {
 
 	ctx, cancel := context.WithTimeout(o.ctx, o.b.timeout)
 	defer cancel()
-	var opts minio.GetObjectOptions
-	if err := opts.SetRange(off, off+n-1); err != nil {
-		return 0, fmt.Errorf("s3: read %q at %d: %w", o.key, off, err)
-	}
-	if o.etag != "" {
-		if err := opts.SetMatchETag(o.etag); err != nil {
-			return 0, fmt.Errorf("s3: read %q: %w", o.key, err)
-		}
-	}
-	body, oi, hdr, err := o.b.core.GetObject(ctx, o.b.bucket, o.name, opts)
+	body, err := o.get(ctx, off, n, func(err error) error { return o.b.translate(ctx, "read", o.key, err) })
 	if err != nil {
-		return 0, o.b.translate(ctx, "read", o.key, err)
-	}
-	defer body.Close()
-
-	// The store must answer with exactly the range asked for, of the
-	// version opened. A store that ignores If-Match or Range would
-	// otherwise hand us other bytes that we would serve as these.
-	if got := strings.Trim(oi.ETag, `"`); o.etag != "" && got != "" && got != o.etag {
-		return 0, fmt.Errorf("s3: read %q: ETag %q, opened %q: %w", o.key, got, o.etag, ErrChanged)
-	}
-	if err := o.checkContentRange(hdr.Get("Content-Range"), off, n); err != nil {
 		return 0, err
 	}
+	defer body.Close()
 
 	m, err := io.ReadFull(body, p[:n])
 	if err != nil {
@@ -161,31 +167,12 @@ func (o *Object) ReadRange(off, n int64) (io.ReadCloser, error) {
 	ctx, cancel := context.WithCancel(o.ctx)
 	body := &rangeBody{o: o, ctx: ctx, cancel: cancel, off: off, left: n}
 	body.idle = time.AfterFunc(o.b.timeout, body.stall)
-	var opts minio.GetObjectOptions
-	err := opts.SetRange(off, off+n-1)
-	if err == nil && o.etag != "" {
-		err = opts.SetMatchETag(o.etag)
-	}
+	rc, err := o.get(ctx, off, n, body.translate)
 	if err != nil {
 		body.Close()
-		return nil, fmt.Errorf("s3: read %q at %d: %w", o.key, off, err)
-	}
-	rc, oi, hdr, err := o.b.core.GetObject(ctx, o.b.bucket, o.name, opts)
-	if err == nil {
-		body.body = rc
-		if got := strings.Trim(oi.ETag, `"`); o.etag != "" && got != "" && got != o.etag {
-			err = fmt.Errorf("s3: read %q: ETag %q, opened %q: %w", o.key, got, o.etag, ErrChanged)
-		} else {
-			err = o.checkContentRange(hdr.Get("Content-Range"), off, n)
-		}
-	} else {
-		err = body.translate(err)
-	}
-	if err != nil {
-		body.Close()
-		o.changed(err)
 		return nil, err
 	}
+	body.body = rc
 	return body, nil
 }
 
