@@ -19,6 +19,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 rounds=${COST_ROUNDS:-2}
 secs=${COST_SECS:-4}
 base=${COST_BASE:-}
@@ -45,7 +47,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bin=$work/bin data=$work/data
-mkdir -p "$bin" "$data" "$work/nginx/tmp"
+mkdir -p "$bin" "$data"
 (cd "$repo" && go build -o "$bin/rangeserve" ./cmd/rangeserve && go build -o "$bin/load" ./bench/load &&
   go build -o "$bin/fileserver" ./bench/fileserver) || die "build failed"
 servers=(rangeserve nginx fileserver)
@@ -63,20 +65,7 @@ cat "$data"/*.bin >/dev/null
 declare -A port=()
 for s in "${servers[@]}"; do port[$s]=$("$bin/load" freeport); done
 printf 'mounts:\n  - prefix: /\n    backend: local\n    root: %s\n    auth: public\n' "$data" >"$work/rs.yaml"
-cat >"$work/nginx/nginx.conf" <<EOF
-daemon off;
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off; sendfile on; tcp_nopush off; keepalive_requests 100000;
-  client_body_temp_path $work/nginx/tmp/body; proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi; uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  server { listen 127.0.0.1:${port[nginx]}; root $data; location / { } }
-}
-EOF
+write_nginx_conf "$work/nginx" "${port[nginx]}" "$data"
 for s in "${servers[@]}"; do
   case $s in
   rangeserve*) "$bin/$s" -config "$work/rs.yaml" -listen "127.0.0.1:${port[$s]}" 2>"$work/$s.log" & ;;
@@ -89,18 +78,10 @@ done
 sleep 0.5 # nginx's workers
 
 pids() { # the server's pid, and for nginx its workers
-  echo "${running[$1]}"
-  [ "$1" = nginx ] && pgrep -P "${running[$1]}" || true
+  if [ "$1" = nginx ]; then with_children "${running[$1]}"; else echo "${running[$1]}"; fi
 }
-ticks() {
-  local sum=0 p f
-  for p in $(pids "$1"); do
-    f=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue
-    set -- $f
-    sum=$((sum + ${12} + ${13}))
-  done
-  echo $sum
-}
+# shellcheck disable=SC2046
+ticks() { cpu_ticks_of $(pids "$1"); }
 perf_ok=0
 if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -p "${running[fileserver]}" -- sleep 0.1 >/dev/null 2>&1; then
   perf_ok=1

@@ -18,6 +18,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 quick=${BENCH_QUICK:-0}
 strict=${BENCH_STRICT:-0}
 
@@ -108,32 +110,7 @@ mounts:
     auth: public
 EOF
 
-cat >"$work/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 2;
-worker_rlimit_nofile 8192;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush off;
-  keepalive_requests 100000;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  server {
-    listen 127.0.0.1:${port[nginx]};
-    root $data;
-    location / { }
-  }
-}
-EOF
+write_nginx_conf "$work/nginx" "${port[nginx]}" "$data"
 
 start_server() {
   local name=$1 ready
@@ -181,30 +158,13 @@ stop_server() {
 
 # pids_of NAME: the server's pids; for nginx the master and its workers.
 pids_of() {
-  local pid=${running[$1]} f line rest
-  echo "$pid"
-  [ "$1" = nginx ] || return 0
-  for f in /proc/[0-9]*/stat; do
-    { read -r line <"$f"; } 2>/dev/null || continue
-    rest=${line##*) }
-    set -- $rest
-    [ "$2" = "$pid" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
-  done
-  return 0
+  if [ "$1" = nginx ]; then with_children "${running[$1]}"; else echo "${running[$1]}"; fi
 }
 
-# cpu_ticks NAME: utime+stime (fields 14 and 15 of /proc/PID/stat), summed
-# over the server's pids, in clock ticks.
+# cpu_ticks NAME: utime+stime summed over the server's pids, in clock ticks.
 cpu_ticks() {
-  local sum=0 pid line rest
-  for pid in $(pids_of "$1"); do
-    { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
-    rest=${line##*) }
-    # shellcheck disable=SC2086
-    set -- $rest # $1 is field 3 (state), so field N is $((N-2))
-    sum=$((sum + ${12} + ${13}))
-  done
-  echo "$sum"
+  # shellcheck disable=SC2046
+  cpu_ticks_of $(pids_of "$1")
 }
 
 # rss_kb NAME: VmRSS summed over the server's pids.
