@@ -19,7 +19,7 @@ func TestImportRules(t *testing.T) {
 	allowed := map[string][]string{
 		"rangeio":          {},
 		"storage":          {},
-		"auth":             {},
+		"auth":             {"storage"},
 		"static":           {},
 		"storage/local":    {"storage", "rangeio"},
 		"storage/s3":       {"storage", "rangeio"},

@@ -9,9 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rangeserve/rangeserve/storage"
 )
 
 // maxLinksBody bounds the JSON body of a link request.
@@ -165,22 +166,16 @@ func (h *LinksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // escapePath joins mount and key into an absolute URL path, escaping
-// every segment with url.PathEscape. A trailing slash of key is kept.
+// every segment. A trailing slash of key is kept.
 func escapePath(mount, key string) string {
-	var b strings.Builder
-	for _, part := range []string{mount, key} {
-		if part == "" {
-			continue
+	p := strings.Trim(mount, "/")
+	if key != "" {
+		if p != "" {
+			p += "/"
 		}
-		for seg := range strings.SplitSeq(part, "/") {
-			b.WriteByte('/')
-			b.WriteString(url.PathEscape(seg))
-		}
+		p += key
 	}
-	if b.Len() == 0 {
-		return "/"
-	}
-	return b.String()
+	return "/" + storage.EscapeKey(p)
 }
 
 func jsonError(w http.ResponseWriter, status int, msg string) {

@@ -45,7 +45,7 @@ func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 		}
 		hw.set("X-Sendfile", p)
 	} else {
-		hw.set("X-Accel-Redirect", h.opts.InternalPrefix+"/"+escapeKey(key))
+		hw.set("X-Accel-Redirect", h.opts.InternalPrefix+"/"+storage.EscapeKey(key))
 		if h.opts.AccelBuffering != "" {
 			hw.set("X-Accel-Buffering", h.opts.AccelBuffering)
 		}
@@ -136,17 +136,4 @@ func delegatedType(key string, info storage.Info) string {
 		return ct
 	}
 	return extType(baseName(key))
-}
-
-// escapeKey percent-encodes each segment of key for use as a URI path
-// (nginx decodes X-Accel-Redirect before looking the file up).
-func escapeKey(key string) string {
-	var b strings.Builder
-	for i, seg := range strings.Split(key, "/") {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		b.WriteString(url.PathEscape(seg))
-	}
-	return b.String()
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -134,4 +135,22 @@ func unhex(c byte) byte {
 	default:
 		return c - 'A' + 10
 	}
+}
+
+// EscapeKey percent-encodes each segment of a slash-separated key (or
+// path) with url.PathEscape, keeping the slashes, so that the result can
+// stand in a URL path: "vidéo 𝄞/a b.mp4" becomes
+// "vid%C3%A9o%20%F0%9D%84%9E/a%20b.mp4". A leading or trailing slash is
+// kept. It is the one escaper for links, X-Accel-Redirect targets and
+// printed URLs.
+func EscapeKey(key string) string {
+	var b strings.Builder
+	b.Grow(len(key) + len(key)/4)
+	for i, seg := range strings.Split(key, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(url.PathEscape(seg))
+	}
+	return b.String()
 }

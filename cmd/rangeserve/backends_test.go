@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/rangeserve/rangeserve/storage"
 	"io"
 	"log/slog"
 	"mime"
@@ -90,7 +91,7 @@ mounts:
 			if err != nil {
 				t.Fatal(err)
 			}
-			u := srv.URL + escapePath(mountPrefix+name)
+			u := srv.URL + storage.EscapeKey(mountPrefix+name)
 			runConformance(t, mountPrefix+name, u, data)
 		}
 		for _, name := range []string{"missing.mp4", ".hidden.txt"} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rangeserve/rangeserve/storage"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -389,7 +390,7 @@ mounts:
 		{"video.webm", 5, 320, 180, 3.5},
 		{"vidéo 𝄞 test.mp4", 2, 160, 90, 1.5},
 	} {
-		src := escapePath("/pub/" + c.name)
+		src := storage.EscapeKey("/pub/" + c.name)
 		l := eval[loaded](t, b, 25*time.Second, "load("+jsString(src)+")")
 		if d := l.Duration - c.duration; d < -0.1 || d > 0.1 || l.Width != c.width || l.Height != c.height {
 			t.Errorf("%s: loadedmetadata with duration %.3f s, %dx%d; want %.1f s, %dx%d", c.name, l.Duration, l.Width, l.Height, c.duration, c.width, c.height)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/rangeserve/rangeserve/storage"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -136,5 +137,5 @@ func expiredLink(t *testing.T, base, mount, key string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return base + escapePath(mount+key) + "?" + q.Encode()
+	return base + storage.EscapeKey(mount+key) + "?" + q.Encode()
 }

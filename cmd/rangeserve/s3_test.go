@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"github.com/rangeserve/rangeserve/storage"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -152,18 +153,18 @@ func TestS3EndToEnd(t *testing.T) {
 	t.Run("presigned redirect", func(t *testing.T) {
 		curl := testenv.Require(t, "curl")
 		for _, name := range []string{"video.mp4", "vidéo 𝄞 test.mp4"} {
-			r := do(t, "GET", p.URL+escapePath("/go/"+name)+"?download=1", nil)
+			r := do(t, "GET", p.URL+storage.EscapeKey("/go/"+name)+"?download=1", nil)
 			if r.StatusCode != 307 || !strings.Contains(r.Header.Get("Location"), "X-Amz-Signature") {
 				t.Fatalf("%s: %d Location %q, want 307 to a presigned URL", name, r.StatusCode, r.Header.Get("Location"))
 			}
 			// A HEAD is answered by rangeserve itself: presigned URLs are
 			// bound to GET, so a HEAD sent to one fails at the store.
-			if h := do(t, "HEAD", p.URL+escapePath("/go/"+name), nil); h.StatusCode != 200 || h.Header.Get("Content-Length") != strconv.Itoa(len(video)) || h.Header.Get("Accept-Ranges") != "bytes" {
+			if h := do(t, "HEAD", p.URL+storage.EscapeKey("/go/"+name), nil); h.StatusCode != 200 || h.Header.Get("Content-Length") != strconv.Itoa(len(video)) || h.Header.Get("Accept-Ranges") != "bytes" {
 				t.Errorf("HEAD %s: %d Content-Length %q, want 200 with the object's headers", name, h.StatusCode, h.Header.Get("Content-Length"))
 			}
 			// curl follows the redirect with its Range header.
 			out := filepath.Join(t.TempDir(), "part")
-			o, err := runCmd(t, 30*time.Second, curl, "-sS", "-f", "-L", "-r", "1000-1999", "-D", "-", "-o", out, p.URL+escapePath("/go/"+name)+"?download=1")
+			o, err := runCmd(t, 30*time.Second, curl, "-sS", "-f", "-L", "-r", "1000-1999", "-D", "-", "-o", out, p.URL+storage.EscapeKey("/go/"+name)+"?download=1")
 			if err != nil {
 				t.Fatalf("curl -L -r: %v\n%s", err, o)
 			}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -106,19 +105,10 @@ func runSign(args []string, stdout, stderr io.Writer) int {
 	if b == "" {
 		b = "http://" + cfg.Listen
 	}
-	u := strings.TrimSuffix(b, "/") + escapePath(mc.Prefix+key) + "?" + q.Encode()
+	u := strings.TrimSuffix(b, "/") + storage.EscapeKey(mc.Prefix+key) + "?" + q.Encode()
 	fmt.Fprintln(stdout, u)
 	fmt.Fprintf(stderr, "expires %s (in %s)\n", exp.UTC().Format(time.RFC3339), *ttl)
 	return 0
-}
-
-// escapePath percent-encodes each segment of a slash-separated path.
-func escapePath(p string) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.Join(segs, "/")
 }
 
 // runToken prints a new random bearer token and the line that goes into
