@@ -25,7 +25,8 @@ const (
 
 func tokenHash(tok string) string { s := sha256.Sum256([]byte(tok)); return hex.EncodeToString(s[:]) }
 
-// authConfig has a mount per policy, all on the repository's testdata.
+// authConfig has a mount per policy, all on the repository's testdata,
+// which nested_in acknowledges.
 func authConfig(t *testing.T, grace string) string {
 	return fmt.Sprintf(`
 auth:
@@ -39,9 +40,9 @@ auth:
     - {name: admin, sha256: %s, mounts: [/tok/, /either/], admin: true}
 mounts:
   - {prefix: /pub/, backend: local, root: %q, auth: public}
-  - {prefix: /signed/, backend: local, root: %q, auth: signed}
-  - {prefix: /tok/, backend: local, root: %q, auth: token}
-  - {prefix: /either/, backend: local, root: %q, auth: signed-or-token}
+  - {prefix: /signed/, backend: local, root: %q, auth: signed, nested_in: [/pub/, /tok/, /either/]}
+  - {prefix: /tok/, backend: local, root: %q, auth: token, nested_in: [/pub/, /signed/, /either/]}
+  - {prefix: /either/, backend: local, root: %q, auth: signed-or-token, nested_in: [/pub/]}
 `, testSecret, grace, tokenHash(testReaderToken), tokenHash(testAdminToken),
 		repoTestdata(t), repoTestdata(t), repoTestdata(t), repoTestdata(t))
 }

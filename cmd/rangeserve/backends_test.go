@@ -27,11 +27,10 @@ import (
 // it with httptest on loopback.
 func startApp(t *testing.T, config string) (*httptest.Server, *app, *syncBuffer) {
 	t.Helper()
-	cfg, err := parseConfig("test.yaml", []byte(config))
+	cfg, err := parseConfig("test.yaml", ".", []byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.dir = "."
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := newApp(context.Background(), cfg, log, &accessSink{w: logs})

@@ -160,6 +160,10 @@ type Mount struct {
 	MaxRanges int `yaml:"max_ranges"`
 	// XAccel configures mode x-accel.
 	XAccel XAccelConfig `yaml:"x_accel"`
+	// NestedIn lists the prefixes of the mounts (as written there, such
+	// as /media/) whose root holds this mount's files and whose policy is
+	// weaker: start-up refuses such a layout unless it is listed here.
+	NestedIn []string `yaml:"nested_in"`
 	// RedirectTTL is the lifetime of presigned URLs in mode redirect.
 	// Default 15m, at most 168h (7 days).
 	RedirectTTL time.Duration `yaml:"redirect_ttl"`
@@ -289,17 +293,17 @@ func loadConfig(file string, embedded []byte) (*Config, string, error) {
 			data, name = embedded, "config.yaml (compiled-in default)"
 		}
 	}
-	cfg, err := parseConfig(name, data)
+	cfg, err := parseConfig(name, dir, data)
 	if err != nil {
 		return nil, name, err
 	}
-	cfg.dir = dir
 	return cfg, name, nil
 }
 
-// parseConfig decodes and validates a config. Unknown keys are errors, so
-// a typo does not silently fall back to a default.
-func parseConfig(name string, data []byte) (*Config, error) {
+// parseConfig decodes and validates a config read from the file name in
+// the directory dir, against which relative roots are resolved. Unknown
+// keys are errors, so a typo does not silently fall back to a default.
+func parseConfig(name, dir string, data []byte) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -308,7 +312,7 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, yamlErr(err))
 	}
-	var cfg Config
+	cfg := Config{dir: dir}
 	dec = yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
@@ -482,7 +486,7 @@ func (c *Config) validate() error {
 		}
 		seen[m.Prefix] = i
 	}
-	return nil
+	return c.checkNesting()
 }
 
 func setDur(d *time.Duration, def time.Duration) {

@@ -9,7 +9,7 @@ import (
 )
 
 func TestShippedConfig(t *testing.T) {
-	cfg, err := parseConfig("config.yaml", rangeserve.DefaultConfig)
+	cfg, err := parseConfig("config.yaml", ".", rangeserve.DefaultConfig)
 	if err != nil {
 		t.Fatalf("the shipped config.yaml does not validate: %v", err)
 	}
@@ -63,7 +63,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig("test.yaml", []byte(tt.yaml))
+			_, err := parseConfig("test.yaml", ".", []byte(tt.yaml))
 			if err == nil {
 				t.Fatalf("config accepted, want an error mentioning %q", tt.want)
 			}

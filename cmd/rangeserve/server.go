@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -36,7 +35,7 @@ type app struct {
 	handler http.Handler
 }
 
-// mount serves one URL prefix: it cleans the key once, authorizes it, and
+// mount serves one URL prefix: it authorizes the key the router found and
 // hands it to media.
 type mount struct {
 	prefix      string
@@ -47,13 +46,9 @@ type mount struct {
 	log         *slog.Logger
 }
 
-func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key, err := storage.CleanKey(strings.TrimPrefix(r.URL.Path, m.prefix))
-	if err == nil && !m.allowHidden && hidden(key) {
-		err = errHidden
-	}
-	if err != nil {
-		m.log.Info("refused key", "mount", m.prefix, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+func (m *mount) serveKey(w http.ResponseWriter, r *http.Request, key string) {
+	if !m.allowHidden && hidden(key) {
+		m.log.Info("refused key", "mount", m.prefix, "path", r.URL.Path, "remote", r.RemoteAddr, "err", errHidden)
 		http.Error(w, "404 not found", http.StatusNotFound)
 		return
 	}
@@ -78,18 +73,10 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 	if err := a.buildAuth(); err != nil {
 		return nil, err
 	}
-	// Longest prefix first, so /media/private/ wins over /media/.
-	order := make([]int, len(cfg.Mounts))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(i, j int) bool {
-		return len(cfg.Mounts[order[i]].Prefix) > len(cfg.Mounts[order[j]].Prefix)
-	})
 	// /api/ goes to gorilla/mux, which matches methods and paths for the
-	// API; files go straight to their mount (longest prefix first), which
-	// costs a string comparison per mount instead of mux's route matching
-	// and two request copies per request.
+	// API; files go straight to their mount (mountIndex), which costs a
+	// string comparison per mount instead of mux's route matching and two
+	// request copies per request.
 	api := mux.NewRouter()
 	// Keys are cleaned once, by storage.CleanKey; mux must not rewrite or
 	// redirect paths on its own.
@@ -114,7 +101,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 	api.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 not found: no such API endpoint", http.StatusNotFound)
 	})
-	for _, i := range order {
+	for i := range cfg.Mounts {
 		mc := &cfg.Mounts[i]
 		m, err := a.buildMount(ctx, mc)
 		if err != nil {
@@ -123,7 +110,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 		}
 		a.mounts = append(a.mounts, m)
 	}
-	var h http.Handler = &router{api: api, mounts: a.mounts}
+	var h http.Handler = &router{api: api, mounts: a.mounts, index: newMountIndex(a.mountPrefixes()), log: log}
 	if *cfg.Log.Access && access != nil {
 		h = accessLog(access, h)
 	}
@@ -237,26 +224,28 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 }
 
 // router dispatches requests: /api/ to the API, anything else to the
-// mount with the longest prefix of the path (config validation keeps
+// mount mountIndex chooses from the cleaned path (config validation keeps
 // mounts out of /api/), else 404.
 type router struct {
 	api    http.Handler
-	mounts []*mount // longest prefix first
+	mounts []*mount // in config order, as index returns them
+	index  *mountIndex
+	log    *slog.Logger
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	if strings.HasPrefix(p, "/api/") {
+	i, key, err := rt.index.lookup(r.URL.Path)
+	switch {
+	case err == nil:
+		rt.mounts[i].serveKey(w, r, key)
+	case errors.Is(err, errAPIPath):
 		rt.api.ServeHTTP(w, r)
-		return
+	case errors.Is(err, errNoMount):
+		http.Error(w, "404 not found", http.StatusNotFound)
+	default:
+		rt.log.Info("refused key", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "404 not found", http.StatusNotFound)
 	}
-	for _, m := range rt.mounts {
-		if strings.HasPrefix(p, m.prefix) {
-			m.ServeHTTP(w, r)
-			return
-		}
-	}
-	http.Error(w, "404 not found", http.StatusNotFound)
 }
 
 var errHidden = errors.New("hidden files are not served (set allow_hidden on the mount)")

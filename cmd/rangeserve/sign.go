@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,22 +63,20 @@ func runSign(args []string, stdout, stderr io.Writer) int {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	var mc *Mount
-	for i := range cfg.Mounts {
-		m := &cfg.Mounts[i]
-		if strings.HasPrefix(path, m.Prefix) && (mc == nil || len(m.Prefix) > len(mc.Prefix)) {
-			mc = m
-		}
+	var prefixes []string
+	for _, m := range cfg.Mounts {
+		prefixes = append(prefixes, m.Prefix)
 	}
-	if mc == nil {
+	i, key, err := newMountIndex(prefixes).lookup(path)
+	switch {
+	case errors.Is(err, storage.ErrInvalidKey):
+		fmt.Fprintf(stderr, "rangeserve sign: %q is not a valid path: no '.' or '..' segments, backslashes or control characters\n", path)
+		return 1
+	case err != nil:
 		fmt.Fprintf(stderr, "rangeserve sign: no mount serves %s\n", path)
 		return 1
 	}
-	key, err := storage.CleanKey(strings.TrimPrefix(path, mc.Prefix))
-	if err != nil {
-		fmt.Fprintf(stderr, "rangeserve sign: %q is not a valid key: no '.' or '..' segments, backslashes or control characters\n", path)
-		return 1
-	}
+	mc := &cfg.Mounts[i]
 	keys := make([]auth.Key, len(cfg.Auth.Keys))
 	for i, k := range cfg.Auth.Keys {
 		keys[i] = auth.Key{ID: k.ID, Secret: []byte(k.Secret)}
