@@ -4,8 +4,8 @@
 // playback seeking after its link expired, bearer tokens (stored as
 // SHA-256 hashes), the per-mount [Policy], the [Guard] that applies them
 // before storage is touched, and the admin [LinksHandler] that issues
-// links. It imports only the standard library; cmd/rangeserve wires it
-// from config.
+// links. It imports only the standard library and storage (the key syntax
+// and the path escaper); cmd/rangeserve wires it from config.
 //
 // # Signed links
 //
@@ -38,6 +38,16 @@
 // 403 "link expired". The cookie never authorizes another key or another
 // link's playback, nor a request without the link. Being SameSite=Lax, it
 // only helps same-site players (cross-site embeds get no grace).
+//
+// # Admin tokens
+//
+// [Guard.RequireAdmin] admits tokens with [Token.Admin]. The
+// [LinksHandler] behind it signs a link only when the token's
+// [Token.Links] cover the mount and the key (or, for a folder link, the
+// mount and the whole scope) on segment boundaries, only for mounts whose
+// policy accepts links, and for at most the token's [Token.MaxLinkTTL]
+// ([DefaultMaxLinkTTL], 7 days, by default). Links are separate from
+// [Token.Mounts]: reading and handing out are granted apart.
 //
 // # Security caveats
 //

@@ -283,9 +283,7 @@ func (g *Guard) RequireAdmin(next http.Handler) http.Handler {
 		case !g.tokens.list[i].Admin:
 			g.refuse(w, r, http.StatusForbidden, bodyNotAdmin, realm+`, error="insufficient_scope"`, slog.LevelWarn, errTokenNotAdm, "admin", "", "", slog.String("token", g.tokens.list[i].Name))
 		default:
-			tok := g.tokens.list[i]
-			tok.Mounts = append([]string(nil), tok.Mounts...)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenCtxKey{}, tok)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenCtxKey{}, adminCtx{g.tokens, i})))
 		}
 	})
 }

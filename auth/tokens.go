@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Errors returned by [Tokens.Check].
@@ -37,17 +39,32 @@ type Token struct {
 	// Admin allows the admin endpoints guarded by [Guard.RequireAdmin]
 	// (such as [LinksHandler]). It grants no read access by itself.
 	Admin bool
+	// Links lists the URL path prefixes an Admin token may mint links
+	// for with [LinksHandler], in the syntax of Mounts: a link's mount and
+	// key (or, for a folder link, its scope) must lie under one of them.
+	// It is separate from Mounts, so that a token can hand out links
+	// without reading, or read without handing out. Empty: no links.
+	Links []string
+	// MaxLinkTTL is the longest lifetime [LinksHandler] gives a link this
+	// token asks for. 0 means [DefaultMaxLinkTTL]; at most [MaxTTL].
+	MaxLinkTTL time.Duration
 }
+
+// DefaultMaxLinkTTL is [Token.MaxLinkTTL] when left zero.
+const DefaultMaxLinkTTL = 7 * 24 * time.Hour
 
 // Tokens is a validated set of bearer tokens, safe for concurrent use.
 type Tokens struct {
 	list   []Token
 	hashes [][sha256.Size]byte
 	mounts [][]string // per token: trimmed, slash-free prefixes ("" = all)
+	links  [][]string // the same for Links
 }
 
 // NewTokens validates toks (non-empty unique names, 64-hex-digit unique
-// hashes, clean mount prefixes) and copies them.
+// hashes, clean prefixes, a token that grants something, Links and
+// MaxLinkTTL only on admin tokens) and copies them, with MaxLinkTTL's
+// default filled in.
 func NewTokens(toks []Token) (*Tokens, error) {
 	t := &Tokens{}
 	names := map[string]bool{}
@@ -70,21 +87,49 @@ func NewTokens(toks []Token) (*Tokens, error) {
 			return nil, fmt.Errorf("auth: token %q: same hash as another token", tok.Name)
 		}
 		hashes[h] = true
-		var ms []string
-		for _, m := range tok.Mounts {
-			tm := strings.Trim(m, "/")
-			if !strings.HasPrefix(m, "/") || (tm != "" && !cleanPath(tm)) {
-				return nil, fmt.Errorf("auth: token %q: mount prefix %q must start with / and be clean", tok.Name, m)
-			}
-			ms = append(ms, tm)
+		if len(tok.Mounts) == 0 && !tok.Admin {
+			return nil, fmt.Errorf("auth: token %q grants nothing: list the mount prefixes it may read", tok.Name)
+		}
+		if !tok.Admin && (len(tok.Links) > 0 || tok.MaxLinkTTL != 0) {
+			return nil, fmt.Errorf("auth: token %q: links and a maximum link lifetime need an admin token", tok.Name)
+		}
+		if tok.MaxLinkTTL < 0 || tok.MaxLinkTTL > MaxTTL {
+			return nil, fmt.Errorf("auth: token %q: maximum link lifetime %v out of range (0, %v]", tok.Name, tok.MaxLinkTTL, MaxTTL)
+		}
+		if tok.MaxLinkTTL == 0 {
+			tok.MaxLinkTTL = DefaultMaxLinkTTL
+		}
+		ms, err := prefixes(tok.Mounts)
+		if err != nil {
+			return nil, fmt.Errorf("auth: token %q: mount %w", tok.Name, err)
+		}
+		ls, err := prefixes(tok.Links)
+		if err != nil {
+			return nil, fmt.Errorf("auth: token %q: link %w", tok.Name, err)
 		}
 		c := tok
-		c.Mounts = append([]string(nil), tok.Mounts...)
+		c.Mounts = slices.Clone(tok.Mounts)
+		c.Links = slices.Clone(tok.Links)
 		t.list = append(t.list, c)
 		t.hashes = append(t.hashes, h)
 		t.mounts = append(t.mounts, ms)
+		t.links = append(t.links, ls)
 	}
 	return t, nil
+}
+
+// prefixes checks URL path prefixes ("/media/", "/media/videos", "/") and
+// returns them trimmed of slashes ("" for "/").
+func prefixes(list []string) ([]string, error) {
+	var out []string
+	for _, m := range list {
+		tm := strings.Trim(m, "/")
+		if !strings.HasPrefix(m, "/") || (tm != "" && !cleanPath(tm)) {
+			return nil, fmt.Errorf("prefix %q must start with / and be clean", m)
+		}
+		out = append(out, tm)
+	}
+	return out, nil
 }
 
 // Check finds the token presented in r's "Authorization: Bearer" header.
@@ -97,9 +142,15 @@ func (t *Tokens) Check(r *http.Request) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	return t.token(i), nil
+}
+
+// token returns a copy of token i that shares nothing with the set.
+func (t *Tokens) token(i int) Token {
 	tok := t.list[i]
-	tok.Mounts = append([]string(nil), tok.Mounts...)
-	return tok, nil
+	tok.Mounts = slices.Clone(tok.Mounts)
+	tok.Links = slices.Clone(tok.Links)
+	return tok
 }
 
 func (t *Tokens) find(r *http.Request) (int, error) {
@@ -125,6 +176,18 @@ func (t *Tokens) find(r *http.Request) (int, error) {
 
 // allows reports whether token i may read key on mount.
 func (t *Tokens) allows(i int, mount, key string) bool {
+	return covers(t.mounts[i], mount, key)
+}
+
+// mayLink reports whether token i may mint a link for subject (a key or a
+// scope) on mount.
+func (t *Tokens) mayLink(i int, mount, subject string) bool {
+	return covers(t.links[i], mount, strings.TrimSuffix(subject, "/"))
+}
+
+// covers reports whether one of prefixes (trimmed of slashes) holds key on
+// mount, on segment boundaries.
+func covers(prefixes []string, mount, key string) bool {
 	full := mountName(mount)
 	if key != "" {
 		if full != "" {
@@ -132,7 +195,7 @@ func (t *Tokens) allows(i int, mount, key string) bool {
 		}
 		full += key
 	}
-	for _, p := range t.mounts[i] {
+	for _, p := range prefixes {
 		if p == "" || full == p || strings.HasPrefix(full, p+"/") {
 			return true
 		}
@@ -158,9 +221,18 @@ func bearer(r *http.Request) (string, bool) {
 
 type tokenCtxKey struct{}
 
+// adminCtx is what [Guard.RequireAdmin] puts in the request's context.
+type adminCtx struct {
+	set *Tokens
+	i   int
+}
+
 // TokenFrom returns the admin token that [Guard.RequireAdmin] authorized
 // for the request with context ctx, for audit logs (use its Name only).
 func TokenFrom(ctx context.Context) (Token, bool) {
-	t, ok := ctx.Value(tokenCtxKey{}).(Token)
-	return t, ok
+	a, ok := ctx.Value(tokenCtxKey{}).(adminCtx)
+	if !ok {
+		return Token{}, false
+	}
+	return a.set.token(a.i), true
 }

@@ -131,6 +131,13 @@ type TokenConfig struct {
 	Mounts []string `yaml:"mounts"`
 	// Admin allows the admin API (POST /api/links).
 	Admin bool `yaml:"admin"`
+	// Links are the URL prefixes (mount, optionally followed by a key
+	// prefix) an admin token may mint links for with POST /api/links, on
+	// signed and signed-or-token mounts. Default none.
+	Links []string `yaml:"links"`
+	// MaxLinkTTL is the longest lifetime of a link this admin token
+	// mints. Default 168h (7 days).
+	MaxLinkTTL time.Duration `yaml:"max_link_ttl"`
 }
 
 // Mount maps a URL prefix to a storage backend.

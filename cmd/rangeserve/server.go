@@ -85,13 +85,13 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	}).Methods(http.MethodGet, http.MethodHead)
+	index := newMountIndex(a.mountPrefixes())
 	if a.signer != nil {
-		prefixes := a.mountPrefixes()
 		links, err := auth.NewLinksHandler(auth.LinksOptions{
-			Signer:     a.signer,
-			ValidMount: func(m string) bool { return slices.Contains(prefixes, m) },
-			CleanKey:   storage.CleanKey,
-			Logger:     log,
+			Signer:   a.signer,
+			Mount:    a.linkMount(index),
+			CleanKey: storage.CleanKey,
+			Logger:   log,
 		})
 		if err != nil {
 			return nil, err
@@ -101,6 +101,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 	api.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 not found: no such API endpoint", http.StatusNotFound)
 	})
+	api.MethodNotAllowedHandler = methodNotAllowed(api)
 	for i := range cfg.Mounts {
 		mc := &cfg.Mounts[i]
 		m, err := a.buildMount(ctx, mc)
@@ -110,7 +111,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 		}
 		a.mounts = append(a.mounts, m)
 	}
-	var h http.Handler = &router{api: api, mounts: a.mounts, index: newMountIndex(a.mountPrefixes()), log: log}
+	var h http.Handler = &router{api: api, mounts: a.mounts, index: index, log: log}
 	if *cfg.Log.Access && access != nil {
 		h = accessLog(access, h)
 	}
@@ -124,6 +125,51 @@ func (a *app) mountPrefixes() []string {
 		ps = append(ps, m.Prefix)
 	}
 	return ps
+}
+
+// linkMount is auth.LinksOptions.Mount: the policy of the mount a link is
+// asked for, when the router sends the link's path to that mount.
+func (a *app) linkMount(index *mountIndex) func(mount, subject string) (auth.Policy, error) {
+	return func(mount, subject string) (auth.Policy, error) {
+		name := strings.Trim(mount, "/")
+		known := slices.ContainsFunc(a.cfg.Mounts, func(m Mount) bool { return strings.Trim(m.Prefix, "/") == name })
+		if !known {
+			return 0, errors.New("unknown mount")
+		}
+		i, _, err := index.lookup("/" + name + "/" + subject)
+		if err != nil {
+			return 0, errors.New("bad key: it is not a path of this mount")
+		}
+		if got := a.cfg.Mounts[i].Prefix; strings.Trim(got, "/") != name {
+			return 0, fmt.Errorf("mount %s does not serve this key: mount %s does; ask for a link there", mount, got)
+		}
+		return auth.ParsePolicy(a.cfg.Mounts[i].Auth)
+	}
+}
+
+// methodNotAllowed answers a request whose path an API route matches with
+// another method: 405 with Allow listing the methods that route takes
+// (RFC 9110 §15.5.6).
+func methodNotAllowed(api *mux.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		_ = api.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+			methods, err := route.GetMethods()
+			if err != nil {
+				return nil
+			}
+			for _, m := range methods {
+				probe := r.Clone(r.Context())
+				probe.Method = m
+				if route.Match(probe, &mux.RouteMatch{}) && !slices.Contains(allow, m) {
+					allow = append(allow, m)
+				}
+			}
+			return nil
+		})
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+	})
 }
 
 func (a *app) buildAuth() error {
@@ -146,7 +192,7 @@ func (a *app) buildAuth() error {
 	if len(c.Tokens) > 0 {
 		toks := make([]auth.Token, len(c.Tokens))
 		for i, t := range c.Tokens {
-			toks[i] = auth.Token{Name: t.Name, SHA256: t.SHA256, Mounts: t.Mounts, Admin: t.Admin}
+			toks[i] = auth.Token{Name: t.Name, SHA256: t.SHA256, Mounts: t.Mounts, Admin: t.Admin, Links: t.Links, MaxLinkTTL: t.MaxLinkTTL}
 		}
 		t, err := auth.NewTokens(toks)
 		if err != nil {
