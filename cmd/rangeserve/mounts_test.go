@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,5 +119,41 @@ func TestMountNesting(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLinksForNestedMount: the links API signs a key for the mount that
+// serves it, never for an outer mount whose prefix also covers it (the
+// link would be useless, or worse, sign a path the router does not send
+// there).
+func TestLinksForNestedMount(t *testing.T) {
+	srv := nestedTree(t)
+	cfg := nestedConfig(srv) + fmt.Sprintf("  - {prefix: /other/, backend: local, root: %q, auth: signed}\n", t.TempDir()) +
+		fmt.Sprintf("  - {prefix: /other/sub/, backend: local, root: %q, auth: signed}\n", t.TempDir())
+	cfg = strings.Replace(cfg, "auth:\n", fmt.Sprintf("auth:\n  tokens:\n    - {name: admin, sha256: %s, admin: true, links: [/]}\n", tokenHash(testAdminToken)), 1)
+	app, _, _ := startApp(t, cfg)
+	for _, c := range []struct {
+		body   string
+		status int
+		want   string
+	}{
+		{`{"mount":"/media/private/","key":"secret.txt","ttl":"1h"}`, 200, `"/media/private/secret.txt?`},
+		{`{"mount":"/media/","key":"private/secret.txt","ttl":"1h"}`, 400, "mount /media/private/ does"},
+		{`{"mount":"/other/","scope":"sub","ttl":"1h"}`, 400, "mount /other/sub/ does"},
+		{`{"mount":"/other/","scope":"subx","ttl":"1h"}`, 200, `"/other/subx/?`},
+		{`{"mount":"/nope/","key":"a","ttl":"1h"}`, 400, "unknown mount"},
+	} {
+		req, _ := http.NewRequest("POST", app.URL+"/api/links", strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(b), c.want) {
+			t.Errorf("%s: %d %s, want %d %q", c.body, resp.StatusCode, b, c.status, c.want)
+		}
 	}
 }
