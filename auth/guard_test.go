@@ -574,11 +574,11 @@ func TestMiddlewarePanicsOnMiswiring(t *testing.T) {
 	// Authorize itself fails closed on the same mistakes.
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/m/x", nil)
-	if noSigner.Authorize(w, r, PolicySigned, "/m/", "x") || w.Code != 403 {
+	if _, ok := noSigner.Authorize(w, r, PolicySigned, "/m/", "x"); ok || w.Code != 403 {
 		t.Errorf("Authorize without signer: %d, want refusal 403", w.Code)
 	}
 	w = httptest.NewRecorder()
-	if noSigner.Authorize(w, r, 0, "/m/", "x") || w.Code != 403 {
+	if _, ok := noSigner.Authorize(w, r, 0, "/m/", "x"); ok || w.Code != 403 {
 		t.Errorf("Authorize with zero policy: %d, want refusal 403", w.Code)
 	}
 }

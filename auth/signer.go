@@ -233,6 +233,7 @@ type link struct {
 	kid    string
 	exp    int64
 	expStr string
+	ip     bool // bound to a client IP
 }
 
 // Verify checks that values (a request's query) hold a genuine, unexpired
@@ -306,7 +307,7 @@ func (s *Signer) verify(values url.Values, mount, key string, clientIP netip.Add
 	if !hmac.Equal(sig, linkMAC(secret, kid, mountName(mount), mode, subject, expStr, ipStr)) {
 		return link{}, ErrBadSignature
 	}
-	l := link{kid: kid, exp: exp, expStr: expStr}
+	l := link{kid: kid, exp: exp, expStr: expStr, ip: linkIP.IsValid()}
 	if mode == "scope" && !inScope(scope, key) {
 		return l, ErrScope
 	}

@@ -35,14 +35,12 @@ type app struct {
 	handler http.Handler
 }
 
-// mount serves one URL prefix: it authorizes the key the router found and
-// hands it to media.
+// mount serves one URL prefix: the key the router found goes through
+// auth's Guard (Protect) to media.
 type mount struct {
 	prefix      string
 	allowHidden bool
-	policy      auth.Policy
-	guard       *auth.Guard
-	media       *media.Handler
+	h           auth.KeyHandler // guard.Protect(serve)
 	log         *slog.Logger
 }
 
@@ -52,10 +50,19 @@ func (m *mount) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 		http.Error(w, "404 not found", http.StatusNotFound)
 		return
 	}
-	if !m.guard.Authorize(w, r, m.policy, m.prefix, key) {
-		return
-	}
-	m.media.ServeKey(w, r, key)
+	m.h.ServeKey(w, r, key)
+}
+
+// withGrant serves an authorized key with h, bounded by the grant of the
+// link that admitted the request, if one did (media.WithGrant: a
+// presigned URL must not outlive the link).
+func withGrant(h *media.Handler) auth.KeyHandler {
+	return auth.KeyHandlerFunc(func(w http.ResponseWriter, r *http.Request, key string) {
+		if g, ok := auth.GrantFrom(r.Context()); ok {
+			r = r.WithContext(media.WithGrant(r.Context(), media.Grant{Until: g.Until, ClientBound: g.ClientBound}))
+		}
+		h.ServeKey(w, r, key)
+	})
 }
 
 // newApp builds the server's handler from cfg, logging to log and, one
@@ -266,7 +273,7 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, policy: policy, guard: a.guard, media: h, log: a.log}, nil
+	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, h: a.guard.Protect(withGrant(h), policy, mc.Prefix), log: a.log}, nil
 }
 
 // router dispatches requests: /api/ to the API, anything else to the
