@@ -29,10 +29,6 @@ type LinksOptions struct {
 	// (an unknown mount; a mount nested inside it serves that key).
 	// Required: without it any prefix could be signed.
 	Mount func(mount, subject string) (Policy, error)
-	// CleanKey validates and cleans the requested key the way the router
-	// does before the guard sees it (cmd passes storage.CleanKey). Default:
-	// only keys that are already clean are accepted.
-	CleanKey func(string) (string, error)
 	// Logger receives one line per issued link (mount, key, scope, expiry,
 	// the admin token's name; never the signature). Default slog.Default().
 	Logger *slog.Logger
@@ -131,12 +127,8 @@ func (h *LinksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := req.Key
 	if key != "" {
-		if h.o.CleanKey != nil {
-			key, err = h.o.CleanKey(key)
-		} else if !cleanPath(key) {
-			err = errors.New("unclean")
-		}
-		if err != nil {
+		// The router's cleaning: the key the link's path will map to.
+		if key, err = storage.CleanKey(key); err != nil {
 			jsonError(w, http.StatusBadRequest, "bad key: use a slash-separated path without . or .. segments")
 			return
 		}

@@ -36,13 +36,12 @@ func testMounts(mount, subject string) (Policy, error) {
 
 // newLinks returns the links handler behind RequireAdmin, as servers
 // mount it, and the bare handler.
-func newLinks(t *testing.T, e *env, clean func(string) (string, error)) (http.Handler, *LinksHandler) {
+func newLinks(t *testing.T, e *env) (http.Handler, *LinksHandler) {
 	t.Helper()
 	h, err := NewLinksHandler(LinksOptions{
-		Signer:   e.signer,
-		Mount:    testMounts,
-		CleanKey: clean,
-		Logger:   slog.New(slog.NewTextHandler(e.logs, nil)),
+		Signer: e.signer,
+		Mount:  testMounts,
+		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +64,7 @@ func postJSON(h http.Handler, body string, opts ...reqOpt) *httptest.ResponseRec
 
 func TestLinksHandler(t *testing.T) {
 	e := newEnv(t, SignerOptions{})
-	lh, _ := newLinks(t, e, nil)
+	lh, _ := newLinks(t, e)
 	tests := []struct {
 		name    string
 		body    string
@@ -89,7 +88,7 @@ func TestLinksHandler(t *testing.T) {
 		{"unknown mount", `{"key":"a","mount":"/secret/","ttl":"1h"}`, 400, ""},
 		{"no mount", `{"key":"a","ttl":"1h"}`, 400, ""},
 		{"key dotdot", `{"key":"../etc/passwd","mount":"/m/","ttl":"1h"}`, 400, ""},
-		{"key leading slash", `{"key":"/a","mount":"/m/","ttl":"1h"}`, 400, ""},
+		{"key leading slash, cleaned as the router does", `{"key":"/a","mount":"/m/","ttl":"1h"}`, 200, "/m/a"},
 		{"no key no scope", `{"key":"","mount":"/m/","ttl":"1h"}`, 400, ""},
 		{"bad scope", `{"key":"","mount":"/m/","ttl":"1h","scope":"../"}`, 400, ""},
 		{"key outside scope", `{"key":"b/x","mount":"/m/","ttl":"1h","scope":"a"}`, 400, ""},
@@ -149,7 +148,7 @@ func mustInt(s string) int64 {
 
 func TestLinksHandlerRequestShape(t *testing.T) {
 	e := newEnv(t, SignerOptions{})
-	lh, bare := newLinks(t, e, nil)
+	lh, bare := newLinks(t, e)
 	r := httptest.NewRequest(http.MethodGet, "/api/links", nil)
 	w := httptest.NewRecorder()
 	bare.ServeHTTP(w, r)
@@ -175,20 +174,9 @@ func TestLinksHandlerRequestShape(t *testing.T) {
 
 func TestLinksHandlerCleanKeyAndAdmin(t *testing.T) {
 	e := newEnv(t, SignerOptions{})
-	// A CleanKey like storage.CleanKey: normalizes slashes, refuses dot segments.
-	clean := func(p string) (string, error) {
-		var segs []string
-		for _, s := range strings.Split(p, "/") {
-			if s == "." || s == ".." {
-				return "", errors.New("invalid")
-			}
-			if s != "" {
-				segs = append(segs, s)
-			}
-		}
-		return strings.Join(segs, "/"), nil
-	}
-	h, _ := newLinks(t, e, clean)
+	// Keys are cleaned as the router cleans paths (storage.CleanKey):
+	// empty segments dropped, dot segments refused.
+	h, _ := newLinks(t, e)
 	if w := postJSON(h, `{"key":"a","mount":"/m/","ttl":"1h"}`, bearerH(tokMedia)); w.Code != 403 {
 		t.Errorf("non-admin token: %d, want 403", w.Code)
 	}
@@ -200,7 +188,7 @@ func TestLinksHandlerCleanKeyAndAdmin(t *testing.T) {
 		t.Errorf("issuing log does not name the admin token:\n%s", e.logs.String())
 	}
 	if w := postJSON(h, `{"key":"x/../y","mount":"/m/","ttl":"1h"}`, bearerH(tokAdmin)); w.Code != 400 {
-		t.Errorf("CleanKey error: %d, want 400", w.Code)
+		t.Errorf("dot segment: %d, want 400", w.Code)
 	}
 }
 
@@ -209,7 +197,7 @@ func TestLinksHandlerCleanKeyAndAdmin(t *testing.T) {
 // accept links, and for at most its MaxLinkTTL.
 func TestLinksHandlerTokenLimits(t *testing.T) {
 	e := newEnv(t, SignerOptions{})
-	h, _ := newLinks(t, e, nil)
+	h, _ := newLinks(t, e)
 	links := bearerH(tokLinks) // Links: /m/sub/, /e/dir/a/, /t/; MaxLinkTTL 2h
 	for _, tt := range []struct {
 		name, body string

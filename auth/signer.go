@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/rangeserve/rangeserve/storage"
 	"hash"
 	"net/netip"
 	"net/url"
@@ -359,24 +360,12 @@ func mountName(mount string) string { return strings.Trim(mount, "/") }
 
 func normIP(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
 
-// cleanPath reports whether p is a non-empty clean key: segments separated
-// by single slashes, no leading or trailing slash, no "." or ".."
-// segment, no backslash, no control character.
+// cleanPath reports whether p is a non-empty key in the form
+// storage.CleanKey gives (the one key validator): CleanKey accepts it and
+// leaves it unchanged.
 func cleanPath(p string) bool {
-	if p == "" {
-		return false
-	}
-	for seg := range strings.SplitSeq(p, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return false
-		}
-		for i := 0; i < len(seg); i++ {
-			if c := seg[i]; c < 0x20 || c == 0x7f || c == '\\' {
-				return false
-			}
-		}
-	}
-	return true
+	k, err := storage.CleanKey(p)
+	return err == nil && p != "" && k == p
 }
 
 // validScope reports whether s is a clean key, optionally with one

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -314,7 +315,7 @@ func parseConfig(name, dir string, data []byte) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, errEOF) || strings.Contains(err.Error(), "EOF") {
+		if errors.Is(err, io.EOF) {
 			return nil, &configError{file: name, msg: "the file is empty: it needs at least one entry under mounts"}
 		}
 		return nil, fmt.Errorf("%s: %w", name, yamlErr(err))
@@ -335,8 +336,6 @@ func parseConfig(name, dir string, data []byte) (*Config, error) {
 	}
 	return &cfg, nil
 }
-
-var errEOF = errors.New("EOF")
 
 // yamlErr makes the YAML library's errors read as one line.
 func yamlErr(err error) error {

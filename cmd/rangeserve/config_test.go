@@ -36,6 +36,7 @@ func TestConfigErrors(t *testing.T) {
 		want       []string // substrings of the error
 	}{
 		{"empty", "", []string{"empty"}},
+		{"only comments", "# nothing yet\n", []string{"empty"}},
 		{"no mounts", "listen: 127.0.0.1:1\n", []string{"mounts", "no mounts"}},
 		{"unknown key", "listen: 127.0.0.1:1\nmonuts: []\n", []string{"line 2", "monuts"}},
 		{"missing auth", "mounts:\n  - prefix: /m/\n    backend: local\n    root: .\n", []string{"test.yaml:2", "mounts[0].auth", "missing"}},

@@ -95,10 +95,9 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 	index := newMountIndex(a.mountPrefixes())
 	if a.signer != nil {
 		links, err := auth.NewLinksHandler(auth.LinksOptions{
-			Signer:   a.signer,
-			Mount:    a.linkMount(index),
-			CleanKey: storage.CleanKey,
-			Logger:   log,
+			Signer: a.signer,
+			Mount:  a.linkMount(index),
+			Logger: log,
 		})
 		if err != nil {
 			return nil, err
