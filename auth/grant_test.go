@@ -85,7 +85,7 @@ func TestGrant(t *testing.T) {
 	}
 
 	// Without grace a link holds until its expiry plus the skew.
-	e = newEnv(t, SignerOptions{Skew: skew})
+	e = newEnv(t, SignerOptions{Skew: skew, Grace: Off})
 	if s, _, _ := run(e, PolicySigned, e.link("exists.mp4", ttl, LinkOptions{})); !sameGrant(s.grant, Grant{Until: exp.Add(skew)}) {
 		t.Errorf("no grace: grant %+v, want until exp+%v", s.grant, skew)
 	}

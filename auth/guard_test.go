@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -401,7 +402,7 @@ func TestGraceCookieSecureAndOff(t *testing.T) {
 		t.Errorf("maxGrace = %v, want %v", e.signer.maxGrace, DefaultMaxGrace)
 	}
 
-	off := newEnv(t, SignerOptions{})
+	off := newEnv(t, SignerOptions{Grace: Off})
 	link = off.link("exists.mp4", time.Minute, LinkOptions{})
 	w = serve(off.handler(PolicySigned), link)
 	if w.Code != 200 || graceOf(w) != nil {
@@ -520,6 +521,22 @@ func TestNewTokensValidation(t *testing.T) {
 		_, err := NewTokens(tt.toks)
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: NewTokens error = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+	// Errors name the token's position and the field, for config files.
+	for _, c := range []struct {
+		toks   []Token
+		option string
+		index  int
+	}{
+		{[]Token{{Name: "a", SHA256: good, Mounts: all}, {Name: "b", SHA256: "x", Mounts: all}}, "SHA256", 1},
+		{[]Token{{Name: "a", SHA256: good, Admin: true, Links: []string{"nope"}}}, "Links", 0},
+		{[]Token{{Name: "a", SHA256: good, Mounts: all, MaxLinkTTL: time.Hour}}, "MaxLinkTTL", 0},
+		{[]Token{{Name: "a", SHA256: good}}, "Mounts", 0},
+	} {
+		var oe *OptionError
+		if _, err := NewTokens(c.toks); !errors.As(err, &oe) || oe.Option != c.option || oe.Index != c.index {
+			t.Errorf("%+v: %v, want an OptionError for [%d].%s", c.toks, err, c.index, c.option)
 		}
 	}
 }

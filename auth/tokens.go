@@ -69,43 +69,49 @@ func NewTokens(toks []Token) (*Tokens, error) {
 	t := &Tokens{}
 	names := map[string]bool{}
 	hashes := map[[sha256.Size]byte]bool{}
-	for _, tok := range toks {
+	for i, tok := range toks {
+		fail := func(option, format string, args ...any) (*Tokens, error) {
+			return nil, &OptionError{Option: option, Index: i, Msg: fmt.Sprintf("token %q: ", tok.Name) + fmt.Sprintf(format, args...)}
+		}
 		if tok.Name == "" {
-			return nil, errors.New("auth: token without a name: give every token a name for the logs")
+			return nil, &OptionError{Option: "Name", Index: i, Msg: "token without a name: give every token a name for the logs"}
 		}
 		if names[tok.Name] {
-			return nil, fmt.Errorf("auth: duplicate token name %q", tok.Name)
+			return fail("Name", "duplicate name: names must be unique")
 		}
 		names[tok.Name] = true
 		var h [sha256.Size]byte
 		if b, err := hex.DecodeString(tok.SHA256); err != nil || len(b) != sha256.Size {
-			return nil, fmt.Errorf("auth: token %q: sha256 must be 64 hex digits (the SHA-256 of the token, not the token)", tok.Name)
+			return fail("SHA256", "sha256 must be 64 hex digits: store `printf %%s \"$TOKEN\" | sha256sum`, never the token itself")
 		} else {
 			copy(h[:], b)
 		}
 		if hashes[h] {
-			return nil, fmt.Errorf("auth: token %q: same hash as another token", tok.Name)
+			return fail("SHA256", "same hash as another token")
 		}
 		hashes[h] = true
 		if len(tok.Mounts) == 0 && !tok.Admin {
-			return nil, fmt.Errorf("auth: token %q grants nothing: list the mount prefixes it may read", tok.Name)
+			return fail("Mounts", "grants nothing: list the mount prefixes it may read")
 		}
-		if !tok.Admin && (len(tok.Links) > 0 || tok.MaxLinkTTL != 0) {
-			return nil, fmt.Errorf("auth: token %q: links and a maximum link lifetime need an admin token", tok.Name)
+		if !tok.Admin && len(tok.Links) > 0 {
+			return fail("Links", "links are for admin tokens: set admin, or remove them")
+		}
+		if !tok.Admin && tok.MaxLinkTTL != 0 {
+			return fail("MaxLinkTTL", "a maximum link lifetime is for admin tokens: set admin, or remove it")
 		}
 		if tok.MaxLinkTTL < 0 || tok.MaxLinkTTL > MaxTTL {
-			return nil, fmt.Errorf("auth: token %q: maximum link lifetime %v out of range (0, %v]", tok.Name, tok.MaxLinkTTL, MaxTTL)
+			return fail("MaxLinkTTL", "maximum link lifetime %v is out of range: use at most %v (0 means the default, %v)", tok.MaxLinkTTL, MaxTTL, DefaultMaxLinkTTL)
 		}
 		if tok.MaxLinkTTL == 0 {
 			tok.MaxLinkTTL = DefaultMaxLinkTTL
 		}
 		ms, err := prefixes(tok.Mounts)
 		if err != nil {
-			return nil, fmt.Errorf("auth: token %q: mount %w", tok.Name, err)
+			return fail("Mounts", "%v", err)
 		}
 		ls, err := prefixes(tok.Links)
 		if err != nil {
-			return nil, fmt.Errorf("auth: token %q: link %w", tok.Name, err)
+			return fail("Links", "%v", err)
 		}
 		c := tok
 		c.Mounts = slices.Clone(tok.Mounts)
@@ -125,7 +131,7 @@ func prefixes(list []string) ([]string, error) {
 	for _, m := range list {
 		tm := strings.Trim(m, "/")
 		if !strings.HasPrefix(m, "/") || (tm != "" && !cleanPath(tm)) {
-			return nil, fmt.Errorf("prefix %q must start with / and be clean", m)
+			return nil, fmt.Errorf("prefix %q must start with / and be clean (no empty, . or .. segments)", m)
 		}
 		out = append(out, tm)
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rangeserve/rangeserve/auth"
 )
 
 // Config is the whole of config.yaml. Field comments give each default.
@@ -35,6 +37,9 @@ type Config struct {
 
 	// dir is the directory relative paths are resolved against.
 	dir string
+	// doc is the parsed document, to tell keys set to zero from keys
+	// left out, and to find their lines.
+	doc *yaml.Node
 }
 
 // LogConfig configures the process log.
@@ -47,14 +52,26 @@ type LogConfig struct {
 	Access *bool `yaml:"access"`
 }
 
+// goHeaderSlack is what net/http adds to Server.MaxHeaderBytes before it
+// answers 431: it reads at most MaxHeaderBytes + 4096 bytes of request
+// line and headers (Server.initialReadLimitSize, "bufio slop"). rangeserve
+// subtracts it, so that server.max_header_bytes is the limit as written.
+const goHeaderSlack = 4096
+
+// minHeaderBytes is the smallest server.max_header_bytes: what remains
+// for net/http after goHeaderSlack must not be 0, which it reads as its
+// 1 MB default.
+const minHeaderBytes = 8 << 10
+
 // ServerConfig holds HTTP server limits.
 type ServerConfig struct {
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 120s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// MaxHeaderBytes bounds request headers; larger ones get 431.
-	// Default 64KiB.
+	// MaxHeaderBytes bounds the request line and headers together, as
+	// sent: a request whose head is larger gets 431. Default 64KiB; at
+	// least 8KiB.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
 	// ShutdownTimeout is how long SIGINT/SIGTERM waits for requests in
 	// flight before closing connections. Default 30s.
@@ -93,14 +110,17 @@ type AuthConfig struct {
 	// Keys sign and verify share links. The first key signs; the others
 	// only verify, so that keys can rotate.
 	Keys []SigningKey `yaml:"keys"`
-	// ClockSkew is how far past expiry a link is still accepted. Default 30s.
+	// ClockSkew is how far past expiry a link is still accepted. Default
+	// 30s (auth.DefaultSkew); 0s accepts nothing past expiry; at most 10m.
 	ClockSkew time.Duration `yaml:"clock_skew"`
 	// PlaybackGrace keeps a playback started with a valid link working
 	// after the link expires, through a cookie scoped to that one file
-	// that each request renews. Default 2h; 0s disables it.
-	PlaybackGrace *time.Duration `yaml:"playback_grace"`
+	// that each request renews. Default 2h (auth.DefaultGrace); 0s turns
+	// it off.
+	PlaybackGrace time.Duration `yaml:"playback_grace"`
 	// MaxGrace is the hard limit past a link's expiry that no renewal
-	// crosses. Default 12h.
+	// crosses. Default 12h (auth.DefaultMaxGrace); 0s allows nothing past
+	// expiry, which needs playback_grace: 0s too.
 	MaxGrace time.Duration `yaml:"max_grace"`
 	// Tokens are bearer tokens, stored as the SHA-256 of the token.
 	Tokens []TokenConfig `yaml:"tokens"`
@@ -137,7 +157,7 @@ type TokenConfig struct {
 	// signed and signed-or-token mounts. Default none.
 	Links []string `yaml:"links"`
 	// MaxLinkTTL is the longest lifetime of a link this admin token
-	// mints. Default 168h (7 days).
+	// mints. Default 168h (7 days, auth.DefaultMaxLinkTTL).
 	MaxLinkTTL time.Duration `yaml:"max_link_ttl"`
 }
 
@@ -320,7 +340,7 @@ func parseConfig(name, dir string, data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, yamlErr(err))
 	}
-	cfg := Config{dir: dir}
+	cfg := Config{dir: dir, doc: &root}
 	dec = yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
@@ -349,7 +369,18 @@ func yamlErr(err error) error {
 // lineOf finds the line of a key path such as "mounts[1].auth" in the
 // document, or of its nearest existing parent.
 func lineOf(doc *yaml.Node, path string) int {
+	line, _ := findKey(doc, path)
+	return line
+}
+
+// findKey finds a key path such as "mounts[1].auth" in the document and
+// returns its line and whether it is there; when it is not, the line is
+// that of its nearest existing parent.
+func findKey(doc *yaml.Node, path string) (int, bool) {
 	n := doc
+	if n == nil {
+		return 0, false
+	}
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
@@ -362,7 +393,7 @@ func lineOf(doc *yaml.Node, path string) int {
 		}
 		if name != "" {
 			if n.Kind != yaml.MappingNode {
-				return line
+				return line, false
 			}
 			var next *yaml.Node
 			for i := 0; i+1 < len(n.Content); i += 2 {
@@ -373,19 +404,35 @@ func lineOf(doc *yaml.Node, path string) int {
 				}
 			}
 			if next == nil {
-				return line
+				return line, false
 			}
 			n = next
 		}
 		if idx >= 0 {
 			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
+				return line, false
 			}
 			n = n.Content[idx]
 			line = n.Line
 		}
 	}
-	return line
+	return line, true
+}
+
+// set reports whether the config file spells out the key path: a zero
+// value there was written, not left to the default.
+func (c *Config) set(path string) bool {
+	_, ok := findKey(c.doc, path)
+	return ok
+}
+
+// zeroRefused returns an error for a key set to zero where zero cannot
+// mean what it says (the library would read it as its default).
+func (c *Config) zeroRefused(path string, zero bool, what string) error {
+	if zero && c.set(path) {
+		return errAt(path, "0 would silently mean the default: %s", what)
+	}
+	return nil
 }
 
 func errAt(path, format string, args ...any) error {
@@ -424,14 +471,32 @@ func (c *Config) validate() error {
 		c.Log.Access = &t
 	}
 	s := &c.Server
+	for _, z := range []struct {
+		key  string
+		zero bool
+		what string
+	}{
+		{"server.read_header_timeout", s.ReadHeaderTimeout == 0, "rangeserve always bounds reading headers; remove the key for 10s or give a duration"},
+		{"server.idle_timeout", s.IdleTimeout == 0, "idle connections are always closed in the end; remove the key for 120s or give a duration"},
+		{"server.shutdown_timeout", s.ShutdownTimeout == 0, "remove the key for 30s, or give the time requests in flight get to finish"},
+		{"server.max_header_bytes", s.MaxHeaderBytes == 0, "remove the key for 64KiB or give a size"},
+		{"server.gc_percent", s.GCPercent == 0, "remove the key for 400 or use 25 to 2000"},
+		{"server.memory_limit", s.MemoryLimit == 0, "remove the key for cache.max_bytes + 256MiB or give a size"},
+		{"cache.block_size", c.Cache.BlockSize == 0, "remove the key for 1MiB or give a size"},
+		{"cache.max_bytes", c.Cache.MaxBytes == 0, "remove the key for 256MiB; to read an s3 mount without the cache, set cache: false in its s3 section"},
+	} {
+		if err := c.zeroRefused(z.key, z.zero, z.what); err != nil {
+			return err
+		}
+	}
 	setDur(&s.ReadHeaderTimeout, 10*time.Second)
 	setDur(&s.IdleTimeout, 120*time.Second)
 	setDur(&s.ShutdownTimeout, 30*time.Second)
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = 64 << 10
 	}
-	if s.MaxHeaderBytes < 4<<10 {
-		return errAt("server.max_header_bytes", "%d is too small: browsers send several KiB of headers; use at least 4KiB", s.MaxHeaderBytes)
+	if s.MaxHeaderBytes < minHeaderBytes || s.MaxHeaderBytes > 1<<30 {
+		return errAt("server.max_header_bytes", "%d is out of range: browsers send several KiB of headers; use 8KiB to 1GiB", s.MaxHeaderBytes)
 	}
 	for i, p := range s.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
@@ -474,7 +539,7 @@ func (c *Config) validate() error {
 	} else if *c.Cache.ReadAhead < 0 || *c.Cache.ReadAhead > 16 {
 		return errAt("cache.read_ahead", "%d is out of range: use 0 (off) to 16 blocks", *c.Cache.ReadAhead)
 	}
-	if err := c.Auth.validate(); err != nil {
+	if err := c.validateAuth(); err != nil {
 		return err
 	}
 	if len(c.Mounts) == 0 {
@@ -501,30 +566,13 @@ func setDur(d *time.Duration, def time.Duration) {
 	}
 }
 
-func (a *AuthConfig) validate() error {
-	setDur(&a.ClockSkew, 30*time.Second)
-	if a.PlaybackGrace == nil {
-		g := 2 * time.Hour
-		a.PlaybackGrace = &g
-	}
-	setDur(&a.MaxGrace, 12*time.Hour)
-	if a.ClockSkew < 0 || a.ClockSkew > 10*time.Minute {
-		return errAt("auth.clock_skew", "%s is out of range: use 0 to 10m", a.ClockSkew)
-	}
-	if *a.PlaybackGrace < 0 || *a.PlaybackGrace > a.MaxGrace {
-		return errAt("auth.playback_grace", "%s must be between 0 (off) and auth.max_grace (%s)", *a.PlaybackGrace, a.MaxGrace)
-	}
-	ids := map[string]bool{}
+// validateAuth resolves the secrets of auth.keys and checks the auth
+// section with the auth library, which owns its defaults and rules.
+func (c *Config) validateAuth() error {
+	a := &c.Auth
 	for i := range a.Keys {
 		k := &a.Keys[i]
 		p := fmt.Sprintf("auth.keys[%d]", i)
-		if k.ID == "" || strings.ContainsAny(k.ID, "&=?#/ ") {
-			return errAt(p+".id", "missing or not URL-safe: use letters, digits, '-' or '_' (it appears in links as kid)")
-		}
-		if ids[k.ID] {
-			return errAt(p+".id", "%q is used by another key: ids must be unique", k.ID)
-		}
-		ids[k.ID] = true
 		switch {
 		case k.SecretEnv != "" && k.Secret != "":
 			return errAt(p, "set secret_env or secret, not both")
@@ -537,23 +585,75 @@ func (a *AuthConfig) validate() error {
 		case k.Secret == "":
 			return errAt(p, "no secret: set secret_env to the name of an environment variable holding it")
 		}
-		if len(k.Secret) < 32 {
-			return errAt(p, "the secret is %d bytes: use at least 32 random bytes (e.g. `openssl rand -base64 48`)", len(k.Secret))
-		}
 	}
 	for i, t := range a.Tokens {
-		p := fmt.Sprintf("auth.tokens[%d]", i)
-		if t.Name == "" {
-			return errAt(p+".name", "missing: name the token so logs can say who read what")
-		}
-		if len(t.SHA256) != 64 || strings.Trim(strings.ToLower(t.SHA256), "0123456789abcdef") != "" {
-			return errAt(p+".sha256", "not a SHA-256 in hex: store `printf %%s \"$TOKEN\" | sha256sum`, never the token itself")
-		}
-		if len(t.Mounts) == 0 && !t.Admin {
-			return errAt(p+".mounts", "empty: list the mount prefixes this token may read")
+		if err := c.zeroRefused(fmt.Sprintf("auth.tokens[%d].max_link_ttl", i), t.MaxLinkTTL == 0, "remove the key for 168h (7 days), or give the longest lifetime of the links this token mints"); err != nil {
+			return err
 		}
 	}
+	if keys, opts := c.signerOptions(); len(keys) > 0 {
+		if _, err := auth.NewSigner(keys, opts); err != nil {
+			return authError(err, "auth.keys", map[string]string{
+				"Skew": "auth.clock_skew", "Grace": "auth.playback_grace", "MaxGrace": "auth.max_grace", "Keys": "auth.keys", "ID": ".id", "Secret": "",
+			})
+		}
+	}
+	if _, err := auth.NewTokens(c.tokens()); err != nil {
+		return authError(err, "auth.tokens", map[string]string{
+			"Name": ".name", "SHA256": ".sha256", "Mounts": ".mounts", "Links": ".links", "MaxLinkTTL": ".max_link_ttl", "Admin": ".admin",
+		})
+	}
 	return nil
+}
+
+// authError turns an *auth.OptionError into a configError at the key the
+// option comes from: keys maps an option of the whole set to its key path
+// and an option of one entry ("ID", "Name", ...) to the key below list[i].
+func authError(err error, list string, keys map[string]string) error {
+	var oe *auth.OptionError
+	if !errors.As(err, &oe) {
+		return errAt(list, "%v", err)
+	}
+	path := list
+	if oe.Index >= 0 {
+		path = fmt.Sprintf("%s[%d]%s", list, oe.Index, keys[oe.Option])
+	} else if k, ok := keys[oe.Option]; ok {
+		path = k
+	}
+	return errAt(path, "%s", oe.Msg)
+}
+
+// offOr maps a duration of the config onto a library option whose zero
+// means its default: a key left out is 0, and a key written as 0s is off.
+func (c *Config) offOr(path string, d, off time.Duration) time.Duration {
+	if d == 0 && c.set(path) {
+		return off
+	}
+	return d
+}
+
+// signerOptions maps auth.keys, clock_skew, playback_grace and max_grace
+// onto auth.NewSigner's arguments.
+func (c *Config) signerOptions() ([]auth.Key, auth.SignerOptions) {
+	a := &c.Auth
+	keys := make([]auth.Key, len(a.Keys))
+	for i, k := range a.Keys {
+		keys[i] = auth.Key{ID: k.ID, Secret: []byte(k.Secret)}
+	}
+	return keys, auth.SignerOptions{
+		Skew:     c.offOr("auth.clock_skew", a.ClockSkew, auth.Off),
+		Grace:    c.offOr("auth.playback_grace", a.PlaybackGrace, auth.Off),
+		MaxGrace: c.offOr("auth.max_grace", a.MaxGrace, auth.Off),
+	}
+}
+
+// tokens maps auth.tokens onto auth.NewTokens' argument.
+func (c *Config) tokens() []auth.Token {
+	toks := make([]auth.Token, len(c.Auth.Tokens))
+	for i, t := range c.Auth.Tokens {
+		toks[i] = auth.Token{Name: t.Name, SHA256: t.SHA256, Mounts: t.Mounts, Admin: t.Admin, Links: t.Links, MaxLinkTTL: t.MaxLinkTTL}
+	}
+	return toks
 }
 
 func (m *Mount) validate(p string, c *Config) error {
@@ -578,8 +678,16 @@ func (m *Mount) validate(p string, c *Config) error {
 	if (m.Auth == "signed" || m.Auth == "signed-or-token") && len(c.Auth.Keys) == 0 {
 		return errAt(p+".auth", "%q needs at least one signing key under auth.keys", m.Auth)
 	}
-	if m.Auth != "public" && strings.HasPrefix(strings.TrimSpace(strings.ToLower(m.CacheControl)), "public") {
-		return errAt(p+".cache_control", "%q lets shared caches keep files of a %s mount and hand them to anyone: use private (e.g. \"private, max-age=3600\")", m.CacheControl, m.Auth)
+	directives, err := cacheDirectives(m.CacheControl)
+	if err != nil {
+		return errAt(p+".cache_control", "%q: %v", m.CacheControl, err)
+	}
+	if m.Auth != "public" {
+		for _, d := range directives {
+			if d == "public" || d == "s-maxage" {
+				return errAt(p+".cache_control", "%q: %s lets shared caches keep files of a %s mount and hand them to anyone: use private (e.g. \"private, max-age=3600\")", m.CacheControl, d, m.Auth)
+			}
+		}
 	}
 	if (m.Auth == "token" || m.Auth == "signed-or-token") && len(c.Auth.Tokens) == 0 {
 		return errAt(p+".auth", "%q needs at least one token under auth.tokens", m.Auth)
@@ -589,6 +697,9 @@ func (m *Mount) validate(p string, c *Config) error {
 	}
 	if !slices.Contains(modes, m.Mode) {
 		return errAt(p+".mode", "%q is not one of %s", m.Mode, strings.Join(modes, ", "))
+	}
+	if err := c.zeroRefused(p+".max_ranges", m.MaxRanges == 0, "remove the key for 32; 1 answers requests for several ranges with the whole file"); err != nil {
+		return err
 	}
 	if m.MaxRanges == 0 {
 		m.MaxRanges = 32
@@ -610,6 +721,9 @@ func (m *Mount) validate(p string, c *Config) error {
 	case "s3":
 		if m.S3 == nil {
 			return errAt(p+".s3", "missing: an s3 mount needs endpoint and bucket")
+		}
+		if err := c.zeroRefused(p+".s3.timeout", m.S3.Timeout == 0, "every backend request is bounded; remove the key for 30s or give a duration"); err != nil {
+			return err
 		}
 		if err := m.S3.validate(p + ".s3"); err != nil {
 			return err
@@ -633,6 +747,9 @@ func (m *Mount) validate(p string, c *Config) error {
 		default:
 			return errAt(p+".x_accel.buffering", "%q is not yes or no", m.XAccel.Buffering)
 		}
+	}
+	if err := c.zeroRefused(p+".redirect_ttl", m.RedirectTTL == 0, "remove the key for 15m, or give the lifetime of presigned URLs"); err != nil {
+		return err
 	}
 	if m.Mode == "redirect" {
 		setDur(&m.RedirectTTL, 15*time.Minute)
@@ -684,6 +801,50 @@ func (s *S3Config) validate(p string) error {
 		}
 	}
 	return nil
+}
+
+// cacheDirectives returns the directive names of a Cache-Control value
+// (RFC 9111 §5.2: a comma-separated list of token or token=value, the
+// value a token or a quoted string), lowercased, so that a rule can look
+// for one anywhere in the list, whatever its case and spacing; a comma
+// inside a quoted value separates nothing.
+func cacheDirectives(v string) ([]string, error) {
+	var names []string
+	for rest := v; ; {
+		rest = strings.TrimLeft(rest, " \t")
+		end := 0
+		for end < len(rest) && rest[end] != ',' && rest[end] != '=' {
+			end++
+		}
+		if name := strings.ToLower(strings.TrimSpace(rest[:end])); name != "" {
+			names = append(names, name)
+		}
+		rest = rest[end:]
+		if strings.HasPrefix(rest, "=") {
+			rest = strings.TrimLeft(rest[1:], " \t")
+			if strings.HasPrefix(rest, `"`) {
+				i := 1
+				for ; i < len(rest) && rest[i] != '"'; i++ {
+					if rest[i] == '\\' {
+						i++
+					}
+				}
+				if i >= len(rest) {
+					return nil, errors.New("a quoted value is not closed")
+				}
+				rest = rest[i+1:]
+			}
+			if i := strings.IndexByte(rest, ','); i >= 0 {
+				rest = rest[i:]
+			} else {
+				rest = ""
+			}
+		}
+		if rest == "" {
+			return names, nil
+		}
+		rest = rest[1:] // the comma
+	}
 }
 
 // root resolves a mount's root against the config's directory.

@@ -180,27 +180,15 @@ func methodNotAllowed(api *mux.Router) http.Handler {
 
 func (a *app) buildAuth() error {
 	c := a.cfg.Auth
-	if len(c.Keys) > 0 {
-		keys := make([]auth.Key, len(c.Keys))
-		for i, k := range c.Keys {
-			keys[i] = auth.Key{ID: k.ID, Secret: []byte(k.Secret)}
-		}
-		s, err := auth.NewSigner(keys, auth.SignerOptions{
-			Skew:     c.ClockSkew,
-			Grace:    *c.PlaybackGrace,
-			MaxGrace: c.MaxGrace,
-		})
+	if keys, opts := a.cfg.signerOptions(); len(keys) > 0 {
+		s, err := auth.NewSigner(keys, opts)
 		if err != nil {
 			return fmt.Errorf("auth.keys: %w", err)
 		}
 		a.signer = s
 	}
 	if len(c.Tokens) > 0 {
-		toks := make([]auth.Token, len(c.Tokens))
-		for i, t := range c.Tokens {
-			toks[i] = auth.Token{Name: t.Name, SHA256: t.SHA256, Mounts: t.Mounts, Admin: t.Admin, Links: t.Links, MaxLinkTTL: t.MaxLinkTTL}
-		}
-		t, err := auth.NewTokens(toks)
+		t, err := auth.NewTokens(a.cfg.tokens())
 		if err != nil {
 			return fmt.Errorf("auth.tokens: %w", err)
 		}

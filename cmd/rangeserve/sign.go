@@ -77,11 +77,7 @@ func runSign(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	mc := &cfg.Mounts[i]
-	keys := make([]auth.Key, len(cfg.Auth.Keys))
-	for i, k := range cfg.Auth.Keys {
-		keys[i] = auth.Key{ID: k.ID, Secret: []byte(k.Secret)}
-	}
-	signer, err := auth.NewSigner(keys, auth.SignerOptions{Skew: cfg.Auth.ClockSkew})
+	signer, err := auth.NewSigner(cfg.signerOptions())
 	if err != nil {
 		fmt.Fprintf(stderr, "rangeserve sign: %v\n", err)
 		return 1
