@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/rangeserve/rangeserve/accesslog"
 	"github.com/rangeserve/rangeserve/auth"
 	"github.com/rangeserve/rangeserve/media"
 	"github.com/rangeserve/rangeserve/rangeio"
@@ -53,15 +54,19 @@ func (m *mount) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 	m.h.ServeKey(w, r, key)
 }
 
-// withGrant serves an authorized key with h, bounded by the grant of the
+// serveMedia serves an authorized key with h, bounded by the grant of the
 // link that admitted the request, if one did (media.WithGrant: a
-// presigned URL must not outlive the link).
-func withGrant(h *media.Handler) auth.KeyHandler {
+// presigned URL must not outlive the link), and reports the strategy
+// media used to the access log.
+func serveMedia(h *media.Handler) auth.KeyHandler {
 	return auth.KeyHandlerFunc(func(w http.ResponseWriter, r *http.Request, key string) {
-		if g, ok := auth.GrantFrom(r.Context()); ok {
-			r = r.WithContext(media.WithGrant(r.Context(), media.Grant{Until: g.Until, ClientBound: g.ClientBound}))
+		var o media.Outcome
+		ctx := media.WithOutcome(r.Context(), &o)
+		if g, ok := auth.GrantFrom(ctx); ok {
+			ctx = media.WithGrant(ctx, media.Grant{Until: g.Until, ClientBound: g.ClientBound})
 		}
-		h.ServeKey(w, r, key)
+		h.ServeKey(w, r.WithContext(ctx), key)
+		accesslog.SetStrategy(w, string(o.Strategy))
 	})
 }
 
@@ -69,7 +74,7 @@ func withGrant(h *media.Handler) auth.KeyHandler {
 // line per request, to access. Start-up checks (a missing
 // root, an unreachable bucket, rejected credentials) fail here, naming the
 // mount.
-func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSink) (*app, error) {
+func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslog.Sink) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	ra := *cfg.Cache.ReadAhead
 	a.cache = rangeio.NewCache(rangeio.CacheConfig{
@@ -119,7 +124,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 	}
 	var h http.Handler = &router{api: api, mounts: a.mounts, index: index, log: log}
 	if *cfg.Log.Access && access != nil {
-		h = accessLog(access, h)
+		h = accesslog.Handler(access, h)
 	}
 	a.handler = h
 	return a, nil
@@ -260,7 +265,7 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, h: a.guard.Protect(withGrant(h), policy, mc.Prefix), log: a.log}, nil
+	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, h: a.guard.Protect(serveMedia(h), policy, mc.Prefix), log: a.log}, nil
 }
 
 // router dispatches requests: /api/ to the API, anything else to the
