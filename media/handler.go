@@ -66,6 +66,12 @@ type Options struct {
 	// RedirectTTL is the lifetime of presigned URLs in [ModeRedirect],
 	// between 1s and [MaxRedirectTTL]; 0 means [DefaultRedirectTTL].
 	RedirectTTL time.Duration
+	// AllowHidden serves keys with a segment that starts with "." (".env",
+	// ".git/config", "a/.b/c"). By default such a key is answered 404, and
+	// the refusal is logged, whatever the backend holds: the policy is
+	// the handler's, so it is the same for every backend and for
+	// ServeHTTP and ServeKey alike.
+	AllowHidden bool
 	// Logger receives errors and ignored bad input; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -154,8 +160,9 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 }
 
 // ServeHTTP serves the object whose key is r.URL.Path, cleaned with
-// [storage.CleanKey]; a key CleanKey refuses is answered with 404. Mount it
-// with http.StripPrefix to serve a prefix.
+// [storage.CleanKey]; a key CleanKey refuses, or a hidden one (see
+// [Options].AllowHidden), is answered with 404. Mount it with
+// http.StripPrefix to serve a prefix.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.allowMethod(w, r) {
 		return
@@ -169,12 +176,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ServeKey serves the object stored under key, which the caller has
-// already cleaned with [storage.CleanKey] (and authorized).
+// already cleaned with [storage.CleanKey] (and authorized). A hidden key is
+// answered with 404 unless [Options].AllowHidden.
 func (h *Handler) ServeKey(w http.ResponseWriter, r *http.Request, key string) {
 	if !h.allowMethod(w, r) {
 		return
 	}
 	h.serveKey(w, r, key)
+}
+
+// hidden reports whether a segment of key starts with "." (a cleaned key
+// has no "." or ".." segment, so this is a hidden name). It is the one
+// predicate of the hidden-file policy (see [Options].AllowHidden), for
+// whatever serves or enumerates keys.
+func hidden(key string) bool {
+	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
 // allowMethod answers 405 to anything but GET and HEAD.
@@ -188,6 +204,12 @@ func (h *Handler) allowMethod(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
+	if !h.opts.AllowHidden && hidden(key) {
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: refused a hidden name (Options.AllowHidden is off)",
+			slog.String("method", r.Method), slog.String("key", key))
+		writeStatus(w, r, http.StatusNotFound)
+		return
+	}
 	switch h.opts.Mode {
 	case ModeXAccel, ModeXSendfile:
 		h.delegate(w, r, key)
