@@ -11,7 +11,9 @@ import (
 // redirect answers in ModeRedirect. After Stat it evaluates the
 // preconditions itself (a 304 costs no round trip to the store). A GET then
 // gets 307 to a presigned URL whose response-content-type and
-// response-content-disposition carry our headers. A HEAD is answered here
+// response-content-disposition carry our headers; active content (see
+// [activeContent]) and content of unknown type are sent as attachments,
+// since the store's origin gets no sandbox. A HEAD is answered here
 // from Stat, headers only: presigned URLs are bound to GET, so a HEAD
 // redirected to one would fail. A multi-range GET is served here too,
 // because S3 answers it with the whole object and MinIO rejects it.
@@ -33,11 +35,21 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 	if _, done := h.preconditions(w, r, &hw, info); done {
 		return
 	}
+	// The store sends no Content-Security-Policy or nosniff: active content
+	// (and content of a type we do not know, which the store labels as it
+	// likes) goes out as an attachment, so that the browser saves it
+	// instead of rendering it on the store's origin.
 	params := url.Values{}
-	if ct := delegatedType(key, info); ct != "" {
-		params.Set("response-content-type", ct)
+	ct := delegatedType(key, info)
+	kind := dispositionKind(r)
+	if ct == "" {
+		ct = octetStream
+		kind = Attachment
+	} else if activeContent(ct) {
+		kind = Attachment
 	}
-	params.Set("response-content-disposition", ContentDisposition(dispositionKind(r), baseName(key)))
+	params.Set("response-content-type", ct)
+	params.Set("response-content-disposition", ContentDisposition(kind, baseName(key)))
 	if h.opts.CacheControl != "" {
 		params.Set("response-cache-control", h.opts.CacheControl)
 	}
@@ -51,6 +63,7 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 	delete(hdr, "Last-Modified")
 	hw.set("Cache-Control", redirectCacheControl(h.opts.RedirectTTL))
 	hw.set("Location", u.String())
+	report(r.Context(), StrategyRedirect)
 	w.WriteHeader(http.StatusTemporaryRedirect)
 }
 
