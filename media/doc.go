@@ -18,8 +18,15 @@
 //     io.Reader is streamed without Content-Length and without ranges;
 //   - x-accel / x-sendfile: after the object has been found, the response
 //     only names it (X-Accel-Redirect, X-Sendfile) and the front proxy sends
-//     the bytes, ranges and conditionals included;
-//   - redirect: a 307 to a presigned URL ([storage.Presigner]).
+//     the bytes, ranges and conditionals included. The proxy is handed only
+//     what it cannot get wrong: active content (HTML, SVG, XML, +xml) is
+//     served by the handler with its sandbox, because nginx drops the
+//     Content-Security-Policy and nosniff headers when it follows
+//     X-Accel-Redirect; so is every Range other than one satisfiable
+//     range, because nginx does not coalesce or cap ranges the way serve
+//     mode does;
+//   - redirect: a 307 to a presigned URL ([storage.Presigner]), with
+//     active content sent by the store as an attachment.
 //
 // It decides every header itself: Content-Type (the backend's, else magic
 // bytes, else the extension, else a text check), Content-Disposition
@@ -34,6 +41,14 @@
 // aborts the connection (panic(http.ErrAbortHandler)), so a client never
 // mistakes a truncated body for a complete one. An object found replaced
 // ([storage.ErrChanged]) before the status line is opened again, once.
+//
+// The code has one file per concern: handler.go (Options, New, the entry
+// points and the method check), serve.go (the bytes sent by the handler),
+// stream.go (unknown length), delegate.go (X-Accel-Redirect, X-Sendfile),
+// redirect.go (presigned URLs), preconditions.go (validators, conditional
+// requests, 304), headers.go (header plumbing), contenttype.go,
+// disposition.go, errors.go (the error-to-status mapping) and grant.go (what
+// callers attach to a request, and what the handler reports back).
 //
 // media imports storage (interfaces only) and rangeio; it must never import
 // a concrete backend, minio-go, auth or cmd. Authorization happens before

@@ -31,27 +31,9 @@ type app struct {
 	signer  *auth.Signer
 	tokens  *auth.Tokens
 	guard   *auth.Guard
-	mounts  []*mount
+	mounts  []auth.KeyHandler // per mount: guard.Protect(serveMedia(media.Handler))
 	closers []io.Closer
 	handler http.Handler
-}
-
-// mount serves one URL prefix: the key the router found goes through
-// auth's Guard (Protect) to media.
-type mount struct {
-	prefix      string
-	allowHidden bool
-	h           auth.KeyHandler // guard.Protect(serve)
-	log         *slog.Logger
-}
-
-func (m *mount) serveKey(w http.ResponseWriter, r *http.Request, key string) {
-	if !m.allowHidden && hidden(key) {
-		m.log.Info("refused key", "mount", m.prefix, "path", r.URL.Path, "remote", r.RemoteAddr, "err", errHidden)
-		http.Error(w, "404 not found", http.StatusNotFound)
-		return
-	}
-	m.h.ServeKey(w, r, key)
 }
 
 // serveMedia serves an authorized key with h, bounded by the grant of the
@@ -209,7 +191,10 @@ func (a *app) buildAuth() error {
 	return nil
 }
 
-func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
+// buildMount builds a mount's backend and media handler, behind the
+// guard: the router hands it the key, which auth authorizes before media
+// serves it.
+func (a *app) buildMount(ctx context.Context, mc *Mount) (auth.KeyHandler, error) {
 	policy, err := auth.ParsePolicy(mc.Auth)
 	if err != nil {
 		return nil, err
@@ -220,7 +205,6 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		lb, err := local.New(local.Options{
 			Root:           a.cfg.path(mc.Root),
 			FollowSymlinks: mc.FollowSymlinks,
-			AllowHidden:    mc.AllowHidden,
 		})
 		if err != nil {
 			return nil, err
@@ -260,12 +244,13 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		AccelBuffering: mc.XAccel.Buffering,
 		AccelLimitRate: mc.XAccel.LimitRate,
 		RedirectTTL:    mc.RedirectTTL,
+		AllowHidden:    mc.AllowHidden,
 		Logger:         a.log.With("mount", mc.Prefix),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, h: a.guard.Protect(serveMedia(h), policy, mc.Prefix), log: a.log}, nil
+	return a.guard.Protect(serveMedia(h), policy, mc.Prefix), nil
 }
 
 // router dispatches requests: /api/ to the API, anything else to the
@@ -273,7 +258,7 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 // mounts out of /api/), else 404.
 type router struct {
 	api    http.Handler
-	mounts []*mount // in config order, as index returns them
+	mounts []auth.KeyHandler // in config order, as index returns them
 	index  *mountIndex
 	log    *slog.Logger
 }
@@ -282,7 +267,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	i, key, err := rt.index.lookup(r.URL.Path)
 	switch {
 	case err == nil:
-		rt.mounts[i].serveKey(w, r, key)
+		rt.mounts[i].ServeKey(w, r, key)
 	case errors.Is(err, errAPIPath):
 		rt.api.ServeHTTP(w, r)
 	case errors.Is(err, errNoMount):
@@ -291,15 +276,6 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.log.Info("refused key", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		http.Error(w, "404 not found", http.StatusNotFound)
 	}
-}
-
-var errHidden = errors.New("hidden files are not served (set allow_hidden on the mount)")
-
-// hidden reports whether a segment of key starts with a dot. The policy
-// holds for every backend: an object store has no hidden files of its own,
-// but a bucket synced from disk does.
-func hidden(key string) bool {
-	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
 // Handler is the whole server's http.Handler.
