@@ -107,4 +107,12 @@ mounts:`, testSecret, grace) +
 			t.Errorf("link with another ip: %d, want 403", r.StatusCode)
 		}
 	})
+
+	// The access log says how each request was delivered.
+	logs := p.loggedLines()
+	for _, want := range []string{"path=/pub/video.mp4 status=307 ", "status=307 bytes=0 ", "strategy=redirect", "path=/go/video.mp4 status=206 ", "strategy=serve"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the access log lacks %q:\n%s", want, logs)
+		}
+	}
 }
