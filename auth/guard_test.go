@@ -535,7 +535,7 @@ func TestNewTokensValidation(t *testing.T) {
 		{[]Token{{Name: "a", SHA256: good}}, "Mounts", 0},
 	} {
 		var oe *OptionError
-		if _, err := NewTokens(c.toks); !errors.As(err, &oe) || oe.Option != c.option || oe.Index != c.index {
+		if _, err := NewTokens(c.toks); !errors.As(err, &oe) || oe.Name != c.option || oe.Index != c.index {
 			t.Errorf("%+v: %v, want an OptionError for [%d].%s", c.toks, err, c.index, c.option)
 		}
 	}

@@ -151,20 +151,20 @@ type Signer struct {
 // secrets. Its errors are [*OptionError]s.
 func NewSigner(keys []Key, opts SignerOptions) (*Signer, error) {
 	if len(keys) == 0 {
-		return nil, &OptionError{Option: "Keys", Index: -1, Msg: "no signing key: configure at least one key id and secret"}
+		return nil, &OptionError{Name: "Keys", Index: -1, Msg: "no signing key: configure at least one key id and secret"}
 	}
 	s := &Signer{now: opts.Now}
 	seen := make(map[string]bool, len(keys))
 	for i, k := range keys {
 		if !validKeyID(k.ID) {
-			return nil, &OptionError{Option: "ID", Index: i, Msg: fmt.Sprintf("key id %q: use 1 to %d characters of A-Z a-z 0-9 _ -", k.ID, maxKeyID)}
+			return nil, &OptionError{Name: "ID", Index: i, Msg: fmt.Sprintf("key id %q: use 1 to %d characters of A-Z a-z 0-9 _ -", k.ID, maxKeyID)}
 		}
 		if seen[k.ID] {
-			return nil, &OptionError{Option: "ID", Index: i, Msg: fmt.Sprintf("duplicate key id %q: ids must be unique", k.ID)}
+			return nil, &OptionError{Name: "ID", Index: i, Msg: fmt.Sprintf("duplicate key id %q: ids must be unique", k.ID)}
 		}
 		seen[k.ID] = true
 		if len(k.Secret) < MinSecretLen {
-			return nil, &OptionError{Option: "Secret", Index: i, Msg: fmt.Sprintf("key %q: the secret is %d bytes: use at least %d random bytes", k.ID, len(k.Secret), MinSecretLen)}
+			return nil, &OptionError{Name: "Secret", Index: i, Msg: fmt.Sprintf("key %q: the secret is %d bytes: use at least %d random bytes", k.ID, len(k.Secret), MinSecretLen)}
 		}
 		s.keys = append(s.keys, Key{ID: k.ID, Secret: append([]byte(nil), k.Secret...)})
 	}
@@ -181,9 +181,9 @@ func NewSigner(keys []Key, opts SignerOptions) (*Signer, error) {
 	if s.grace > s.maxGrace {
 		// Name the option that was set: a default Grace above an explicit
 		// MaxGrace is MaxGrace's mistake.
-		e := &OptionError{Option: "Grace", Index: -1, Msg: fmt.Sprintf("grace %v is longer than max grace %v, which caps it: shorten grace or raise max grace", s.grace, s.maxGrace)}
+		e := &OptionError{Name: "Grace", Index: -1, Msg: fmt.Sprintf("grace %v is longer than max grace %v, which caps it: shorten grace or raise max grace", s.grace, s.maxGrace)}
 		if opts.Grace == 0 {
-			e.Option, e.Msg = "MaxGrace", fmt.Sprintf("max grace %v is shorter than the grace (default %v) it caps: raise it, or turn the grace off", s.maxGrace, s.grace)
+			e.Name, e.Msg = "MaxGrace", fmt.Sprintf("max grace %v is shorter than the grace (default %v) it caps: raise it, or turn the grace off", s.maxGrace, s.grace)
 		}
 		return nil, e
 	}
@@ -202,7 +202,7 @@ func durationOption(option, name string, v, def, max time.Duration) (time.Durati
 	case v == Off:
 		return 0, nil
 	case v < 0 || v > max:
-		return 0, &OptionError{Option: option, Index: -1, Msg: fmt.Sprintf("%s %v is out of range: use at most %v (0 means the default, %v; auth.Off turns it off)", name, v, max, def)}
+		return 0, &OptionError{Name: option, Index: -1, Msg: fmt.Sprintf("%s %v is out of range: use at most %v (0 means the default, %v; auth.Off turns it off)", name, v, max, def)}
 	}
 	return v, nil
 }
@@ -211,10 +211,10 @@ func durationOption(option, name string, v, def, max time.Duration) (time.Durati
 // option or an entry they refuse, naming it so that a caller reading a
 // configuration file can point at the right line.
 type OptionError struct {
-	// Option is the Go name of the field: "Skew", "Grace", "MaxGrace" of
+	// Name is the Go name of the field: "Skew", "Grace", "MaxGrace" of
 	// [SignerOptions]; "Keys", "ID", "Secret" of a [Key]; "Name",
 	// "SHA256", "Mounts", "Links", "MaxLinkTTL", "Admin" of a [Token].
-	Option string
+	Name string
 	// Index is the position of the key or token in the slice passed to
 	// NewSigner or NewTokens, or -1 for an option of the whole set.
 	Index int
@@ -223,6 +223,10 @@ type OptionError struct {
 }
 
 func (e *OptionError) Error() string { return "auth: " + e.Msg }
+
+// Option returns e.Name: callers that map options to their own names
+// (a configuration file's keys) can find it without knowing the type.
+func (e *OptionError) Option() string { return e.Name }
 
 func validKeyID(id string) bool {
 	if id == "" || len(id) > maxKeyID {

@@ -121,7 +121,7 @@ func TestSignerDefaults(t *testing.T) {
 		{SignerOptions{Skew: 11 * time.Minute}, "Skew"},
 	} {
 		var oe *OptionError
-		if _, err := NewSigner([]Key{keyA}, c.opts); !errors.As(err, &oe) || oe.Option != c.option || oe.Index != -1 {
+		if _, err := NewSigner([]Key{keyA}, c.opts); !errors.As(err, &oe) || oe.Name != c.option || oe.Index != -1 {
 			t.Errorf("%+v: %v, want an OptionError for %s", c.opts, err, c.option)
 		}
 	}

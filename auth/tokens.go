@@ -71,10 +71,10 @@ func NewTokens(toks []Token) (*Tokens, error) {
 	hashes := map[[sha256.Size]byte]bool{}
 	for i, tok := range toks {
 		fail := func(option, format string, args ...any) (*Tokens, error) {
-			return nil, &OptionError{Option: option, Index: i, Msg: fmt.Sprintf("token %q: ", tok.Name) + fmt.Sprintf(format, args...)}
+			return nil, &OptionError{Name: option, Index: i, Msg: fmt.Sprintf("token %q: ", tok.Name) + fmt.Sprintf(format, args...)}
 		}
 		if tok.Name == "" {
-			return nil, &OptionError{Option: "Name", Index: i, Msg: "token without a name: give every token a name for the logs"}
+			return nil, &OptionError{Name: "Name", Index: i, Msg: "token without a name: give every token a name for the logs"}
 		}
 		if names[tok.Name] {
 			return fail("Name", "duplicate name: names must be unique")

@@ -54,6 +54,11 @@ func TestCheckRefusesMisleadingConfigs(t *testing.T) {
 		{"s3 stat_ttl 0s is zero", s3mount(", stat_ttl: 0s"), ""},
 		{"max_link_ttl 0s", keys + "  tokens:\n    - {name: t, sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8, admin: true, links: [/], max_link_ttl: 0s}\n" + mount(""), "5: auth.tokens[0].max_link_ttl"},
 		{"links without admin", keys + "  tokens:\n    - {name: t, sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8, mounts: [/], links: [/]}\n" + mount(""), "5: auth.tokens[0]"},
+		// media's own checks, at the key they concern.
+		{"x-accel without internal_prefix", "mounts:\n  - prefix: /\n    backend: local\n    root: .\n    auth: public\n    mode: x-accel\n", "2: mounts[0].x_accel.internal_prefix"},
+		{"x-accel buffering", "mounts:\n  - prefix: /\n    backend: local\n    root: .\n    auth: public\n    mode: x-accel\n    x_accel:\n      internal_prefix: /_p\n      buffering: maybe\n", "9: mounts[0].x_accel.buffering"},
+		{"redirect_ttl too long", "mounts:\n  - prefix: /\n    backend: s3\n    s3: {endpoint: 'h:9000', bucket: b}\n    auth: public\n    mode: redirect\n    redirect_ttl: 200h\n", "7: mounts[0].redirect_ttl"},
+		{"max_ranges too many", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, max_ranges: 5000}\n", "2: mounts[0].max_ranges"},
 		// Cache-Control on a mount that is not public.
 		{"public after max-age", keys + mount(", cache_control: 'max-age=60, public'"), "5: mounts[0].cache_control"},
 		{"PUBLIC in capitals", keys + mount(", cache_control: 'private,PUBLIC'"), "5: mounts[0].cache_control"},

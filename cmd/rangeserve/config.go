@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rangeserve/rangeserve/auth"
+	"github.com/rangeserve/rangeserve/rangeio"
 )
 
 // Config is the whole of config.yaml. Field comments give each default.
@@ -96,13 +97,44 @@ type ServerConfig struct {
 
 // CacheConfig is the block cache in front of remote objects.
 type CacheConfig struct {
-	// BlockSize is the unit of backend reads. Default 1MiB.
+	// BlockSize is the unit of backend reads. Default 1MiB
+	// (rangeio.DefaultBlockSize).
 	BlockSize ByteSize `yaml:"block_size"`
-	// MaxBytes caps the memory all cached blocks use. Default 256MiB.
+	// MaxBytes caps the memory all cached blocks use. Default 256MiB
+	// (rangeio.DefaultCacheBytes).
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	// ReadAhead is how many blocks to prefetch for a sequential reader.
-	// Default 2.
+	// Default 2 (rangeio.DefaultReadAhead); 0 turns read-ahead off.
 	ReadAhead *int `yaml:"read_ahead"`
+}
+
+// options maps the cache section onto rangeio's: a key left out is 0,
+// rangeio's default; read_ahead: 0 is rangeio's off (a negative value).
+func (c CacheConfig) options() rangeio.CacheConfig {
+	o := rangeio.CacheConfig{BlockSize: int64(c.BlockSize), MaxBytes: int64(c.MaxBytes)}
+	if c.ReadAhead != nil {
+		o.ReadAhead = *c.ReadAhead
+		if o.ReadAhead == 0 {
+			o.ReadAhead = -1
+		}
+	}
+	return o
+}
+
+// blockSize and maxBytes are the sizes the cache will have, for checks
+// that relate them to other settings.
+func (c CacheConfig) blockSize() int64 {
+	if c.BlockSize == 0 {
+		return rangeio.DefaultBlockSize
+	}
+	return int64(c.BlockSize)
+}
+
+func (c CacheConfig) maxBytes() int64 {
+	if c.MaxBytes == 0 {
+		return rangeio.DefaultCacheBytes
+	}
+	return int64(c.MaxBytes)
 }
 
 // AuthConfig holds credentials for signed and token mounts.
@@ -180,11 +212,14 @@ type Mount struct {
 	// Auth is the policy: public, signed, token or signed-or-token.
 	// Required: a mount must say who may read it.
 	Auth string `yaml:"auth"`
-	// Mode is serve (default), x-accel, x-sendfile or redirect (s3 only).
+	// Mode is serve (default), x-accel, x-sendfile (local only) or
+	// redirect (s3 only).
 	Mode string `yaml:"mode"`
 	// CacheControl is sent on every successful response. Default none.
 	CacheControl string `yaml:"cache_control"`
-	// MaxRanges caps the ranges of one request, after coalescing. Default 32.
+	// MaxRanges caps the ranges of one request, after coalescing; a
+	// request for more gets the whole file. Default 32
+	// (rangeio.DefaultMaxRanges).
 	MaxRanges int `yaml:"max_ranges"`
 	// XAccel configures mode x-accel.
 	XAccel XAccelConfig `yaml:"x_accel"`
@@ -193,7 +228,8 @@ type Mount struct {
 	// weaker: start-up refuses such a layout unless it is listed here.
 	NestedIn []string `yaml:"nested_in"`
 	// RedirectTTL is the lifetime of presigned URLs in mode redirect.
-	// Default 15m, at most 168h (7 days).
+	// Default media.DefaultRedirectTTL; at most 168h (7 days). A presigned
+	// URL never outlives the share link that authorized the request.
 	RedirectTTL time.Duration `yaml:"redirect_ttl"`
 }
 
@@ -439,10 +475,7 @@ func errAt(path, format string, args ...any) error {
 	return &configError{path: path, msg: fmt.Sprintf(format, args...)}
 }
 
-var (
-	policies = []string{"public", "signed", "token", "signed-or-token"}
-	modes    = []string{"serve", "x-accel", "x-sendfile", "redirect"}
-)
+var policies = []string{"public", "signed", "token", "signed-or-token"}
 
 // validate checks the config and fills in defaults.
 func (c *Config) validate() error {
@@ -509,17 +542,12 @@ func (c *Config) validate() error {
 		}
 		s.trusted = append(s.trusted, pfx.Masked())
 	}
-	if c.Cache.BlockSize == 0 {
-		c.Cache.BlockSize = 1 << 20
+	block, max := c.Cache.blockSize(), c.Cache.maxBytes()
+	if block < 4<<10 || block > 64<<20 {
+		return errAt("cache.block_size", "%d is out of range: use 4KiB to 64MiB (1MiB suits video)", block)
 	}
-	if c.Cache.MaxBytes == 0 {
-		c.Cache.MaxBytes = 256 << 20
-	}
-	if c.Cache.BlockSize < 4<<10 || c.Cache.BlockSize > 64<<20 {
-		return errAt("cache.block_size", "%d is out of range: use 4KiB to 64MiB (1MiB suits video)", c.Cache.BlockSize)
-	}
-	if c.Cache.MaxBytes < c.Cache.BlockSize*4 {
-		return errAt("cache.max_bytes", "%d holds fewer than 4 blocks of %d bytes: raise it or lower cache.block_size", c.Cache.MaxBytes, c.Cache.BlockSize)
+	if max < block*4 {
+		return errAt("cache.max_bytes", "%d holds fewer than 4 blocks of %d bytes: raise it or lower cache.block_size", max, block)
 	}
 	if s.GCPercent == 0 {
 		s.GCPercent = 400
@@ -528,16 +556,13 @@ func (c *Config) validate() error {
 		return errAt("server.gc_percent", "%d is out of range: use 25 to 2000 (Go's default is 100, rangeserve's 400)", s.GCPercent)
 	}
 	if s.MemoryLimit == 0 {
-		s.MemoryLimit = c.Cache.MaxBytes + 256<<20
+		s.MemoryLimit = ByteSize(max) + 256<<20
 	}
-	if s.MemoryLimit < c.Cache.MaxBytes+64<<20 {
-		return errAt("server.memory_limit", "%d leaves less than 64MiB beyond cache.max_bytes (%d): raise it or lower the cache", s.MemoryLimit, c.Cache.MaxBytes)
+	if s.MemoryLimit < ByteSize(max)+64<<20 {
+		return errAt("server.memory_limit", "%d leaves less than 64MiB beyond cache.max_bytes (%d): raise it or lower the cache", s.MemoryLimit, max)
 	}
-	if c.Cache.ReadAhead == nil {
-		ra := 2
-		c.Cache.ReadAhead = &ra
-	} else if *c.Cache.ReadAhead < 0 || *c.Cache.ReadAhead > 16 {
-		return errAt("cache.read_ahead", "%d is out of range: use 0 (off) to 16 blocks", *c.Cache.ReadAhead)
+	if ra := c.Cache.ReadAhead; ra != nil && (*ra < 0 || *ra > 16) {
+		return errAt("cache.read_ahead", "%d is out of range: use 0 (off) to 16 blocks", *ra)
 	}
 	if err := c.validateAuth(); err != nil {
 		return err
@@ -616,8 +641,8 @@ func authError(err error, list string, keys map[string]string) error {
 	}
 	path := list
 	if oe.Index >= 0 {
-		path = fmt.Sprintf("%s[%d]%s", list, oe.Index, keys[oe.Option])
-	} else if k, ok := keys[oe.Option]; ok {
+		path = fmt.Sprintf("%s[%d]%s", list, oe.Index, keys[oe.Name])
+	} else if k, ok := keys[oe.Name]; ok {
 		path = k
 	}
 	return errAt(path, "%s", oe.Msg)
@@ -692,20 +717,11 @@ func (m *Mount) validate(p string, c *Config) error {
 	if (m.Auth == "token" || m.Auth == "signed-or-token") && len(c.Auth.Tokens) == 0 {
 		return errAt(p+".auth", "%q needs at least one token under auth.tokens", m.Auth)
 	}
-	if m.Mode == "" {
-		m.Mode = "serve"
-	}
-	if !slices.Contains(modes, m.Mode) {
-		return errAt(p+".mode", "%q is not one of %s", m.Mode, strings.Join(modes, ", "))
-	}
 	if err := c.zeroRefused(p+".max_ranges", m.MaxRanges == 0, "remove the key for 32; 1 answers requests for several ranges with the whole file"); err != nil {
 		return err
 	}
-	if m.MaxRanges == 0 {
-		m.MaxRanges = 32
-	}
-	if m.MaxRanges < 1 || m.MaxRanges > 1024 {
-		return errAt(p+".max_ranges", "%d is out of range: use 1 to 1024", m.MaxRanges)
+	if m.MaxRanges < 0 || m.MaxRanges > rangeio.MaxSpecs {
+		return errAt(p+".max_ranges", "%d is out of range: use 1 to %d", m.MaxRanges, rangeio.MaxSpecs)
 	}
 	switch m.Backend {
 	case "local":
@@ -736,28 +752,10 @@ func (m *Mount) validate(p string, c *Config) error {
 	default:
 		return errAt(p+".backend", "%q is not one of local, s3", m.Backend)
 	}
-	if m.Mode == "x-accel" {
-		ip := m.XAccel.InternalPrefix
-		if ip == "" || ip[0] != '/' {
-			return errAt(p+".x_accel.internal_prefix", "missing or not starting with /: name the nginx location marked internal, e.g. /_protected")
-		}
-		m.XAccel.InternalPrefix = strings.TrimSuffix(ip, "/")
-		switch m.XAccel.Buffering {
-		case "", "yes", "no":
-		default:
-			return errAt(p+".x_accel.buffering", "%q is not yes or no", m.XAccel.Buffering)
-		}
-	}
-	if err := c.zeroRefused(p+".redirect_ttl", m.RedirectTTL == 0, "remove the key for 15m, or give the lifetime of presigned URLs"); err != nil {
+	if err := c.zeroRefused(p+".redirect_ttl", m.RedirectTTL == 0, "remove the key for the default, or give the lifetime of presigned URLs"); err != nil {
 		return err
 	}
-	if m.Mode == "redirect" {
-		setDur(&m.RedirectTTL, 15*time.Minute)
-		if m.RedirectTTL < time.Second || m.RedirectTTL > 7*24*time.Hour {
-			return errAt(p+".redirect_ttl", "%s is out of range: presigned URLs live 1s to 168h (7 days)", m.RedirectTTL)
-		}
-	}
-	return nil
+	return checkMedia(p, m)
 }
 
 func (s *S3Config) validate(p string) error {

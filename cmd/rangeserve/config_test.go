@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rangeserve/rangeserve"
+	"github.com/rangeserve/rangeserve/rangeio"
 )
 
 func TestShippedConfig(t *testing.T) {
@@ -24,7 +25,7 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("default mount = %+v", m)
 	}
 	if cfg.Server.MaxHeaderBytes != 64<<10 || cfg.Server.ShutdownTimeout != 30*time.Second ||
-		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != cfg.Cache.MaxBytes+256<<20 {
+		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != rangeio.DefaultCacheBytes+256<<20 {
 		t.Errorf("server defaults = %+v", cfg.Server)
 	}
 }

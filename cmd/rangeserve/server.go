@@ -58,12 +58,7 @@ func serveMedia(h *media.Handler) auth.KeyHandler {
 // mount.
 func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslog.Sink) (*app, error) {
 	a := &app{cfg: cfg, log: log}
-	ra := *cfg.Cache.ReadAhead
-	a.cache = rangeio.NewCache(rangeio.CacheConfig{
-		BlockSize: int64(cfg.Cache.BlockSize),
-		MaxBytes:  int64(cfg.Cache.MaxBytes),
-		ReadAhead: ra,
-	})
+	a.cache = rangeio.NewCache(cfg.Cache.options())
 	if err := a.buildAuth(); err != nil {
 		return nil, err
 	}
@@ -236,17 +231,9 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (auth.KeyHandler, error
 	default:
 		return nil, errors.New("unknown backend " + mc.Backend)
 	}
-	h, err := media.New(b, media.Options{
-		CacheControl:   mc.CacheControl,
-		MaxRanges:      mc.MaxRanges,
-		Mode:           media.Mode(mc.Mode),
-		InternalPrefix: mc.XAccel.InternalPrefix,
-		AccelBuffering: mc.XAccel.Buffering,
-		AccelLimitRate: mc.XAccel.LimitRate,
-		RedirectTTL:    mc.RedirectTTL,
-		AllowHidden:    mc.AllowHidden,
-		Logger:         a.log.With("mount", mc.Prefix),
-	})
+	opts := mc.mediaOptions()
+	opts.Logger = a.log.With("mount", mc.Prefix)
+	h, err := media.New(b, opts)
 	if err != nil {
 		return nil, err
 	}
