@@ -134,3 +134,47 @@ func readmeNginx(t *testing.T, upstream, root string) string {
 	block = strings.Replace(block, "127.0.0.1:8080", upstream, 1)
 	return strings.Replace(block, "alias /srv/media/;", "alias "+testenv.NginxQuote(strings.TrimRight(root, "/")+"/")+";", 1)
 }
+
+// TestReadmeConfigs: the README's complete example and its nested-mount
+// example are valid configs, and the nested one without nested_in is
+// refused as the README says.
+func TestReadmeConfigs(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(data, -1)
+	if len(blocks) < 3 {
+		t.Fatalf("README.md has %d yaml blocks, want the complete example, the S3 mount and the nested mounts", len(blocks))
+	}
+	t.Setenv("RANGESERVE_LINK_KEY", testSecret)
+	t.Setenv("MINIO_ACCESS_KEY", "minio")
+	t.Setenv("MINIO_SECRET_KEY", "minio-secret")
+	complete := string(blocks[0][1])
+	if _, err := parseConfig("README.md", "../..", []byte(complete)); err != nil {
+		t.Errorf("the complete example: %v", err)
+	}
+	keys := "auth:\n  keys:\n    - {id: k1, secret: " + testSecret + "}\n"
+	var nested, s3 string
+	for _, b := range blocks[1:] {
+		switch y := string(b[1]); {
+		case strings.Contains(y, "nested_in: [/media/]"):
+			nested = y
+		case strings.Contains(y, "backend: s3"):
+			s3 = y
+		}
+	}
+	if nested == "" || s3 == "" {
+		t.Fatal("README.md lacks the nested-mount or the S3 example")
+	}
+	if _, err := parseConfig("README.md", "../..", []byte(keys+s3)); err != nil {
+		t.Errorf("the S3 example: %v", err)
+	}
+	if _, err := parseConfig("README.md", "../..", []byte(keys+nested)); err != nil {
+		t.Errorf("the nested-mount example: %v", err)
+	}
+	_, err = parseConfig("README.md", "../..", []byte(keys+strings.Replace(nested, ", nested_in: [/media/]", "", 1)))
+	if err == nil || !strings.Contains(err.Error(), "nested_in: [/media/]") {
+		t.Errorf("the nested-mount example without nested_in: %v, want the error that names nested_in", err)
+	}
+}
