@@ -35,7 +35,18 @@
 // request renews it to now + Grace, never beyond the link's exp +
 // MaxGrace. A request with the genuine but expired link and a valid cookie
 // for the same key passes; a new client with only the expired link gets
-// 403 "link expired". The cookie never authorizes another key or another
+// 403 "link expired". [SignerOptions] holds the defaults (Skew 30s, Grace
+// 2h, MaxGrace 12h); zero means the default and [Off] turns an option
+// off.
+//
+// # Grants
+//
+// [Guard.Authorize] returns, and [Guard.Protect] (the form a server puts
+// in front of each mount; [Guard.Middleware] is the same for http.Handler
+// chains) attaches to the request's context, the [Grant] of the link that
+// admitted a request: until when it can still admit this client, and
+// whether it is bound to one IP. Whatever the request hands to someone
+// else, such as a presigned URL, must not outlive it. The cookie never authorizes another key or another
 // link's playback, nor a request without the link. Being SameSite=Lax, it
 // only helps same-site players (cross-site embeds get no grace).
 //

@@ -157,3 +157,28 @@ func TestLinksForNestedMount(t *testing.T) {
 		}
 	}
 }
+
+// TestSignCLI: `rangeserve sign` finds the mount as the router does and
+// signs only for mounts that accept links.
+func TestSignCLI(t *testing.T) {
+	srv := nestedTree(t)
+	cfg := nestedConfig(srv)
+	f := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(f, []byte(cfg), 0o600)
+	for _, c := range []struct {
+		path, want string
+		code       int
+	}{
+		{"/media//private/secret.txt", "/media/private/secret.txt?", 0},
+		{"media/%2Fprivate/secret.txt", "", 1}, // a CLI argument is not percent-decoded
+		{"/media/private/./secret.txt", "not a valid path", 1},
+		{"/media/public.txt", "which is public", 1},
+		{"/api/links", "no mount serves", 1},
+	} {
+		var out, errb strings.Builder
+		code := run([]string{"sign", "-config", f, "-base", "http://x", c.path}, &out, &errb)
+		if code != c.code || !strings.Contains(out.String()+errb.String(), c.want) {
+			t.Errorf("sign %s: exit %d, %q %q; want exit %d with %q", c.path, code, out.String(), errb.String(), c.code, c.want)
+		}
+	}
+}

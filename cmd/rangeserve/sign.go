@@ -77,6 +77,10 @@ func runSign(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	mc := &cfg.Mounts[i]
+	if mc.Auth != "signed" && mc.Auth != "signed-or-token" {
+		fmt.Fprintf(stderr, "rangeserve sign: %s is served by mount %s, which is %s: only signed and signed-or-token mounts accept links\n", path, mc.Prefix, mc.Auth)
+		return 1
+	}
 	signer, err := auth.NewSigner(cfg.signerOptions())
 	if err != nil {
 		fmt.Fprintf(stderr, "rangeserve sign: %v\n", err)
