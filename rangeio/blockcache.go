@@ -17,6 +17,8 @@ const (
 	DefaultCacheBytes = 256 << 20
 	// DefaultReadAhead is the read-ahead depth used when CacheConfig.ReadAhead == 0.
 	DefaultReadAhead = 2
+	// NoReadAhead, as CacheConfig.ReadAhead, turns read-ahead off.
+	NoReadAhead = -1
 	// DefaultMaxPrefetch is the global read-ahead concurrency used when
 	// CacheConfig.MaxPrefetch <= 0.
 	DefaultMaxPrefetch = 8
@@ -48,8 +50,8 @@ type CacheConfig struct {
 	// ever resident: reads still coalesce but nothing is kept.
 	MaxBytes int64
 	// ReadAhead is how many blocks past the current one a sequential reader
-	// prefetches. 0 means the default (2); a negative value disables
-	// read-ahead.
+	// prefetches. 0 means [DefaultReadAhead]; [NoReadAhead] (or any
+	// negative value) turns read-ahead off.
 	ReadAhead int
 	// MaxPrefetch bounds the read-ahead goroutines running at once across
 	// the whole cache; a sequential read that finds them all busy skips its
