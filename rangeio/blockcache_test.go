@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -735,5 +736,31 @@ func BenchmarkBlockCacheParallel(b *testing.B) {
 				b.Fatalf("%d backend reads, want 64 (all blocks warm)", s.BackendReads)
 			}
 		})
+	}
+}
+
+func TestCacheConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg     CacheConfig
+		mention string // "" for valid
+	}{
+		{CacheConfig{}, ""},
+		{CacheConfig{BlockSize: MinBlockSize, MaxBytes: MinCacheBlocks * MinBlockSize}, ""},
+		{CacheConfig{BlockSize: MaxBlockSize, MaxBytes: 1 << 30, ReadAhead: MaxReadAhead}, ""},
+		{CacheConfig{ReadAhead: NoReadAhead}, ""},
+		{CacheConfig{BlockSize: MinBlockSize - 1}, "BlockSize"},
+		{CacheConfig{BlockSize: MaxBlockSize + 1, MaxBytes: 1 << 40}, "BlockSize"},
+		{CacheConfig{MaxBytes: 3 * DefaultBlockSize}, "MaxBytes"},
+		{CacheConfig{BlockSize: 64 << 20}, ""}, // the default 256MiB holds exactly 4
+		{CacheConfig{BlockSize: 64 << 20, MaxBytes: 255 << 20}, "MaxBytes"},
+		{CacheConfig{ReadAhead: MaxReadAhead + 1}, "ReadAhead"},
+		{CacheConfig{ReadAhead: -2}, "ReadAhead"},
+		{CacheConfig{MaxPrefetch: -1}, "MaxPrefetch"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if tt.mention == "" && err != nil || tt.mention != "" && (err == nil || !strings.Contains(err.Error(), tt.mention)) {
+			t.Errorf("%+v.Validate() = %v, want an error naming %q", tt.cfg, err, tt.mention)
+		}
 	}
 }
