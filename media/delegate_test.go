@@ -35,6 +35,16 @@ func TestNewChecksModeAgainstBackend(t *testing.T) {
 		{"x-accel bad rate", media.Options{Mode: media.ModeXAccel, InternalPrefix: "/i", AccelLimitRate: "1k\r\nX: y"}, mem, "AccelLimitRate"},
 		{"x-accel", media.Options{Mode: media.ModeXAccel, InternalPrefix: "/i/", AccelLimitRate: "1048576"}, mem, ""},
 		{"header injection in Cache-Control", media.Options{CacheControl: "public\r\nSet-Cookie: a=b"}, mem, "CacheControl"},
+		{"redirect TTL 7 days", media.Options{Mode: media.ModeRedirect, RedirectTTL: 7 * 24 * time.Hour}, del, ""},
+		{"redirect TTL negative", media.Options{Mode: media.ModeRedirect, RedirectTTL: -time.Minute}, del, "RedirectTTL"},
+		{"MaxRanges 1024", media.Options{MaxRanges: 1024}, mem, ""},
+		{"MaxRanges negative", media.Options{MaxRanges: -1}, mem, "MaxRanges"},
+		{"MaxRanges above the spec limit", media.Options{MaxRanges: 1025}, mem, "MaxRanges"},
+		// Options of another mode would be silently ignored: refused.
+		{"InternalPrefix in mode serve", media.Options{InternalPrefix: "/i"}, mem, "InternalPrefix"},
+		{"AccelBuffering in mode redirect", media.Options{Mode: media.ModeRedirect, AccelBuffering: "no"}, del, "AccelBuffering"},
+		{"AccelLimitRate in mode x-sendfile", media.Options{Mode: media.ModeXSendfile, AccelLimitRate: "1000"}, del, "AccelLimitRate"},
+		{"RedirectTTL in mode x-accel", media.Options{Mode: media.ModeXAccel, InternalPrefix: "/i", RedirectTTL: time.Minute}, mem, "RedirectTTL"},
 	}
 	for _, tt := range tests {
 		var err error

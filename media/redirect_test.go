@@ -95,3 +95,19 @@ func TestRedirectBoundedByGrant(t *testing.T) {
 		}
 	}
 }
+
+// TestRedirectDefaultTTL: the zero RedirectTTL is DefaultRedirectTTL, 15
+// minutes (what the configuration documents), and the limit is the
+// store's 7 days.
+func TestRedirectDefaultTTL(t *testing.T) {
+	if media.DefaultRedirectTTL != 15*time.Minute {
+		t.Errorf("DefaultRedirectTTL = %v, want 15m", media.DefaultRedirectTTL)
+	}
+	mem, _ := fixture(t)
+	del := &delegatingBackend{memBackend: mem}
+	h := newHandler(t, del, media.Options{Mode: media.ModeRedirect})
+	if w := serve(h, "GET", "/video.mp4", nil); w.Code != 307 || del.gotTTL != 15*time.Minute ||
+		w.Header().Get("Cache-Control") != "private, max-age=450" {
+		t.Errorf("zero RedirectTTL: %d, presigned for %v, Cache-Control %q; want 15m", w.Code, del.gotTTL, w.Header().Get("Cache-Control"))
+	}
+}

@@ -59,6 +59,13 @@ func TestCheckRefusesMisleadingConfigs(t *testing.T) {
 		{"x-accel buffering", "mounts:\n  - prefix: /\n    backend: local\n    root: .\n    auth: public\n    mode: x-accel\n    x_accel:\n      internal_prefix: /_p\n      buffering: maybe\n", "9: mounts[0].x_accel.buffering"},
 		{"redirect_ttl too long", "mounts:\n  - prefix: /\n    backend: s3\n    s3: {endpoint: 'h:9000', bucket: b}\n    auth: public\n    mode: redirect\n    redirect_ttl: 200h\n", "7: mounts[0].redirect_ttl"},
 		{"max_ranges too many", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, max_ranges: 5000}\n", "2: mounts[0].max_ranges"},
+		// rangeio's and s3's own checks, at the key they concern.
+		{"block_size too small", "cache:\n  block_size: 1KiB\n" + keys + mount(""), "2: cache.block_size"},
+		{"max_bytes below 4 blocks", "cache:\n  max_bytes: 2MiB\n" + keys + mount(""), "2: cache.max_bytes"},
+		{"read_ahead too far", "cache:\n  read_ahead: 17\n" + keys + mount(""), "2: cache.read_ahead"},
+		{"stat_ttl too long", s3mount(", stat_ttl: 2h"), "2: mounts[0].s3.stat_ttl"},
+		{"s3 without bucket", "mounts:\n  - prefix: /\n    backend: s3\n    s3:\n      endpoint: h:9000\n    auth: public\n", "4: mounts[0].s3"},
+		{"redirect_ttl in mode serve", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, redirect_ttl: 10m}\n", "2: mounts[0].redirect_ttl"},
 		// Cache-Control on a mount that is not public.
 		{"public after max-age", keys + mount(", cache_control: 'max-age=60, public'"), "5: mounts[0].cache_control"},
 		{"PUBLIC in capitals", keys + mount(", cache_control: 'private,PUBLIC'"), "5: mounts[0].cache_control"},

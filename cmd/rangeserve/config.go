@@ -18,6 +18,7 @@ import (
 
 	"github.com/rangeserve/rangeserve/auth"
 	"github.com/rangeserve/rangeserve/rangeio"
+	"github.com/rangeserve/rangeserve/storage/s3"
 )
 
 // Config is the whole of config.yaml. Field comments give each default.
@@ -115,21 +116,14 @@ func (c CacheConfig) options() rangeio.CacheConfig {
 	if c.ReadAhead != nil {
 		o.ReadAhead = *c.ReadAhead
 		if o.ReadAhead == 0 {
-			o.ReadAhead = -1
+			o.ReadAhead = rangeio.NoReadAhead
 		}
 	}
 	return o
 }
 
-// blockSize and maxBytes are the sizes the cache will have, for checks
-// that relate them to other settings.
-func (c CacheConfig) blockSize() int64 {
-	if c.BlockSize == 0 {
-		return rangeio.DefaultBlockSize
-	}
-	return int64(c.BlockSize)
-}
-
+// maxBytes is the memory the cache will use, for the default of
+// server.memory_limit.
 func (c CacheConfig) maxBytes() int64 {
 	if c.MaxBytes == 0 {
 		return rangeio.DefaultCacheBytes
@@ -253,7 +247,7 @@ type S3Config struct {
 	Prefix string `yaml:"prefix"`
 	// Region, if the store needs one. Default none (auto).
 	Region string `yaml:"region"`
-	// TLS uses https. Default true.
+	// TLS uses https. Default true (s3.Options.DisableTLS false).
 	TLS *bool `yaml:"tls"`
 	// PathStyle forces path-style requests (MinIO). Default false (auto).
 	PathStyle bool `yaml:"path_style"`
@@ -265,7 +259,8 @@ type S3Config struct {
 	// forms.
 	AccessKey string `yaml:"access_key"`
 	SecretKey string `yaml:"secret_key"`
-	// Timeout bounds each backend request. Default 30s.
+	// Timeout bounds each backend request. Default 30s
+	// (s3.DefaultTimeout).
 	Timeout time.Duration `yaml:"timeout"`
 	// Cache puts the shared block cache in front of this mount.
 	// Default true.
@@ -274,9 +269,9 @@ type S3Config struct {
 	// one HEAD serves later requests, so that a player's burst of ranges
 	// does not cost a HEAD each. A replaced object is served as its old
 	// version for at most that long, never mixed: reads stay pinned to
-	// the ETag, and a refused one makes rangeserve ask again. Default 1s;
-	// 0s asks on every request.
-	StatTTL *time.Duration `yaml:"stat_ttl"`
+	// the ETag, and a refused one makes rangeserve ask again. Default 1s
+	// (s3.DefaultStatTTL); 0s asks on every request; at most 1h.
+	StatTTL time.Duration `yaml:"stat_ttl"`
 }
 
 // ByteSize is a size in bytes written as a number or with a unit:
@@ -542,13 +537,10 @@ func (c *Config) validate() error {
 		}
 		s.trusted = append(s.trusted, pfx.Masked())
 	}
-	block, max := c.Cache.blockSize(), c.Cache.maxBytes()
-	if block < 4<<10 || block > 64<<20 {
-		return errAt("cache.block_size", "%d is out of range: use 4KiB to 64MiB (1MiB suits video)", block)
+	if err := c.Cache.options().Validate(); err != nil {
+		return optionError(err, "cache", map[string]string{"BlockSize": "block_size", "MaxBytes": "max_bytes", "ReadAhead": "read_ahead"})
 	}
-	if max < block*4 {
-		return errAt("cache.max_bytes", "%d holds fewer than 4 blocks of %d bytes: raise it or lower cache.block_size", max, block)
-	}
+	max := c.Cache.maxBytes()
 	if s.GCPercent == 0 {
 		s.GCPercent = 400
 	}
@@ -561,8 +553,8 @@ func (c *Config) validate() error {
 	if s.MemoryLimit < ByteSize(max)+64<<20 {
 		return errAt("server.memory_limit", "%d leaves less than 64MiB beyond cache.max_bytes (%d): raise it or lower the cache", s.MemoryLimit, max)
 	}
-	if ra := c.Cache.ReadAhead; ra != nil && (*ra < 0 || *ra > 16) {
-		return errAt("cache.read_ahead", "%d is out of range: use 0 (off) to 16 blocks", *ra)
+	if ra := c.Cache.ReadAhead; ra != nil && *ra < 0 {
+		return errAt("cache.read_ahead", "%d is negative: use 0 (off) to %d blocks", *ra, rangeio.MaxReadAhead)
 	}
 	if err := c.validateAuth(); err != nil {
 		return err
@@ -720,9 +712,6 @@ func (m *Mount) validate(p string, c *Config) error {
 	if err := c.zeroRefused(p+".max_ranges", m.MaxRanges == 0, "remove the key for 32; 1 answers requests for several ranges with the whole file"); err != nil {
 		return err
 	}
-	if m.MaxRanges < 0 || m.MaxRanges > rangeio.MaxSpecs {
-		return errAt(p+".max_ranges", "%d is out of range: use 1 to %d", m.MaxRanges, rangeio.MaxSpecs)
-	}
 	switch m.Backend {
 	case "local":
 		if m.Root == "" {
@@ -741,7 +730,7 @@ func (m *Mount) validate(p string, c *Config) error {
 		if err := c.zeroRefused(p+".s3.timeout", m.S3.Timeout == 0, "every backend request is bounded; remove the key for 30s or give a duration"); err != nil {
 			return err
 		}
-		if err := m.S3.validate(p + ".s3"); err != nil {
+		if err := c.validateS3(p+".s3", m.S3); err != nil {
 			return err
 		}
 		if m.Mode == "x-sendfile" {
@@ -758,28 +747,10 @@ func (m *Mount) validate(p string, c *Config) error {
 	return checkMedia(p, m)
 }
 
-func (s *S3Config) validate(p string) error {
-	if s.Endpoint == "" || strings.Contains(s.Endpoint, "://") {
-		return errAt(p+".endpoint", "%q must be host[:port] without a scheme (set tls: false for http)", s.Endpoint)
-	}
-	if s.Bucket == "" {
-		return errAt(p+".bucket", "missing")
-	}
-	if s.TLS == nil {
-		t := true
-		s.TLS = &t
-	}
-	if s.Cache == nil {
-		t := true
-		s.Cache = &t
-	}
-	setDur(&s.Timeout, 30*time.Second)
-	if s.StatTTL == nil {
-		d := time.Second
-		s.StatTTL = &d
-	} else if *s.StatTTL < 0 || *s.StatTTL > time.Hour {
-		return errAt(p+".stat_ttl", "%v is out of range: use 0s (a HEAD per request) to 1h", *s.StatTTL)
-	}
+// validate resolves the credentials' environment variables and runs
+// storage/s3's own checks of the options the section maps onto, without
+// connecting.
+func (c *Config) validateS3(p string, s *S3Config) error {
 	for _, kv := range []struct {
 		env, inline *string
 		name        string
@@ -798,7 +769,36 @@ func (s *S3Config) validate(p string) error {
 			*kv.inline = v
 		}
 	}
+	o := c.s3Options(p, s)
+	if err := o.Validate(); err != nil {
+		return optionError(err, p, s3Keys)
+	}
 	return nil
+}
+
+// s3Keys names, below mounts[i].s3, the key each s3.Options field comes
+// from (s3's errors name the field, some in lower case).
+var s3Keys = map[string]string{
+	"Endpoint": "endpoint", "endpoint": "endpoint", "Bucket": "bucket", "bucket": "bucket",
+	"Timeout": "timeout", "StatTTL": "stat_ttl", "DisableTLS": "tls",
+}
+
+// s3Options maps the s3 section at key path p onto s3.Options (the cache
+// aside): keys left out are s3's defaults (https, its timeout, its
+// stat_ttl), stat_ttl: 0s is s3.NoStatCache.
+func (c *Config) s3Options(p string, s *S3Config) s3.Options {
+	return s3.Options{
+		Endpoint:   s.Endpoint,
+		Bucket:     s.Bucket,
+		Prefix:     s.Prefix,
+		Region:     s.Region,
+		DisableTLS: s.TLS != nil && !*s.TLS,
+		PathStyle:  s.PathStyle,
+		AccessKey:  s.AccessKey,
+		SecretKey:  s.SecretKey,
+		Timeout:    s.Timeout,
+		StatTTL:    c.offOr(p+".stat_ttl", s.StatTTL, s3.NoStatCache),
+	}
 }
 
 // cacheDirectives returns the directive names of a Cache-Control value

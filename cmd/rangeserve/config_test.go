@@ -54,7 +54,7 @@ func TestConfigErrors(t *testing.T) {
 		{"redirect local", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, mode: redirect}\n", []string{"mounts[0].mode", "s3"}},
 		{"x-accel prefix", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, mode: x-accel}\n", []string{"internal_prefix"}},
 		{"ttl", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'h:9000', bucket: b}, auth: public, mode: redirect, redirect_ttl: 200h}\n", []string{"redirect_ttl", "7 days"}},
-		{"endpoint scheme", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'http://h:9000', bucket: b}, auth: public}\n", []string{"s3.endpoint", "without a scheme"}},
+		{"endpoint scheme", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'http://h:9000', bucket: b}, auth: public}\n", []string{"s3.endpoint", "has a scheme"}},
 		{"size", "cache:\n  block_size: 1 parsec\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"not a size"}},
 		{"listen", "listen: nowhere\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"test.yaml:1", "listen", "host:port"}},
 		{"public cache on signed", "auth:\n  keys:\n    - {id: k1, secret: 0123456789abcdef0123456789abcdef}\nmounts:\n  - {prefix: /, backend: local, root: ., auth: signed, cache_control: 'public, max-age=60'}\n", []string{"mounts[0].cache_control", "private"}},

@@ -92,7 +92,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslo
 	api.MethodNotAllowedHandler = methodNotAllowed(api)
 	for i := range cfg.Mounts {
 		mc := &cfg.Mounts[i]
-		m, err := a.buildMount(ctx, mc)
+		m, err := a.buildMount(ctx, i, mc)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("mounts[%d] (%s): %w", i, mc.Prefix, err)
@@ -189,7 +189,8 @@ func (a *app) buildAuth() error {
 // buildMount builds a mount's backend and media handler, behind the
 // guard: the router hands it the key, which auth authorizes before media
 // serves it.
-func (a *app) buildMount(ctx context.Context, mc *Mount) (auth.KeyHandler, error) {
+func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (auth.KeyHandler, error) {
+	p := fmt.Sprintf("mounts[%d]", i)
 	policy, err := auth.ParsePolicy(mc.Auth)
 	if err != nil {
 		return nil, err
@@ -208,19 +209,8 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (auth.KeyHandler, error
 		b = lb
 	case "s3":
 		sc := mc.S3
-		opts := s3.Options{
-			Endpoint:  sc.Endpoint,
-			Bucket:    sc.Bucket,
-			Prefix:    sc.Prefix,
-			Region:    sc.Region,
-			Secure:    *sc.TLS,
-			PathStyle: sc.PathStyle,
-			AccessKey: sc.AccessKey,
-			SecretKey: sc.SecretKey,
-			Timeout:   sc.Timeout,
-			StatTTL:   *sc.StatTTL,
-		}
-		if *sc.Cache {
+		opts := a.cfg.s3Options(p+".s3", sc)
+		if sc.Cache == nil || *sc.Cache {
 			opts.Cache = a.cache
 		}
 		sb, err := s3.New(ctx, opts)
