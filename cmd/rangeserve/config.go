@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rangeserve/rangeserve/auth"
+	"github.com/rangeserve/rangeserve/media"
 	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage/s3"
 )
@@ -510,8 +511,8 @@ func (c *Config) validate() error {
 		{"server.max_header_bytes", s.MaxHeaderBytes == 0, "remove the key for 64KiB or give a size"},
 		{"server.gc_percent", s.GCPercent == 0, "remove the key for 400 or use 25 to 2000"},
 		{"server.memory_limit", s.MemoryLimit == 0, "remove the key for cache.max_bytes + 256MiB or give a size"},
-		{"cache.block_size", c.Cache.BlockSize == 0, "remove the key for 1MiB or give a size"},
-		{"cache.max_bytes", c.Cache.MaxBytes == 0, "remove the key for 256MiB; to read an s3 mount without the cache, set cache: false in its s3 section"},
+		{"cache.block_size", c.Cache.BlockSize == 0, fmt.Sprintf("remove the key for %s or give a size", sizeString(rangeio.DefaultBlockSize))},
+		{"cache.max_bytes", c.Cache.MaxBytes == 0, fmt.Sprintf("remove the key for %s; to read an s3 mount without the cache, set cache: false in its s3 section", sizeString(rangeio.DefaultCacheBytes))},
 	} {
 		if err := c.zeroRefused(z.key, z.zero, z.what); err != nil {
 			return err
@@ -577,6 +578,19 @@ func (c *Config) validate() error {
 	return c.checkNesting()
 }
 
+// sizeString writes n in the largest binary unit that divides it.
+func sizeString(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func setDur(d *time.Duration, def time.Duration) {
 	if *d == 0 {
 		*d = def
@@ -604,7 +618,7 @@ func (c *Config) validateAuth() error {
 		}
 	}
 	for i, t := range a.Tokens {
-		if err := c.zeroRefused(fmt.Sprintf("auth.tokens[%d].max_link_ttl", i), t.MaxLinkTTL == 0, "remove the key for 168h (7 days), or give the longest lifetime of the links this token mints"); err != nil {
+		if err := c.zeroRefused(fmt.Sprintf("auth.tokens[%d].max_link_ttl", i), t.MaxLinkTTL == 0, fmt.Sprintf("remove the key for %v, or give the longest lifetime of the links this token mints", auth.DefaultMaxLinkTTL)); err != nil {
 			return err
 		}
 	}
@@ -709,7 +723,7 @@ func (m *Mount) validate(p string, c *Config) error {
 	if (m.Auth == "token" || m.Auth == "signed-or-token") && len(c.Auth.Tokens) == 0 {
 		return errAt(p+".auth", "%q needs at least one token under auth.tokens", m.Auth)
 	}
-	if err := c.zeroRefused(p+".max_ranges", m.MaxRanges == 0, "remove the key for 32; 1 answers requests for several ranges with the whole file"); err != nil {
+	if err := c.zeroRefused(p+".max_ranges", m.MaxRanges == 0, fmt.Sprintf("remove the key for %d; 1 answers requests for several ranges with the whole file", rangeio.DefaultMaxRanges)); err != nil {
 		return err
 	}
 	switch m.Backend {
@@ -727,7 +741,7 @@ func (m *Mount) validate(p string, c *Config) error {
 		if m.S3 == nil {
 			return errAt(p+".s3", "missing: an s3 mount needs endpoint and bucket")
 		}
-		if err := c.zeroRefused(p+".s3.timeout", m.S3.Timeout == 0, "every backend request is bounded; remove the key for 30s or give a duration"); err != nil {
+		if err := c.zeroRefused(p+".s3.timeout", m.S3.Timeout == 0, fmt.Sprintf("every backend request is bounded; remove the key for %v or give a duration", s3.DefaultTimeout)); err != nil {
 			return err
 		}
 		if err := c.validateS3(p+".s3", m.S3); err != nil {
@@ -741,7 +755,7 @@ func (m *Mount) validate(p string, c *Config) error {
 	default:
 		return errAt(p+".backend", "%q is not one of local, s3", m.Backend)
 	}
-	if err := c.zeroRefused(p+".redirect_ttl", m.RedirectTTL == 0, "remove the key for the default, or give the lifetime of presigned URLs"); err != nil {
+	if err := c.zeroRefused(p+".redirect_ttl", m.RedirectTTL == 0, fmt.Sprintf("remove the key for %v, or give the lifetime of presigned URLs", media.DefaultRedirectTTL)); err != nil {
 		return err
 	}
 	return checkMedia(p, m)
