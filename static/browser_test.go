@@ -103,7 +103,7 @@ func TestBrowserUI(t *testing.T) {
 		if err != nil || st.Size() < 15<<20 {
 			t.Fatalf("big.mp4: %v, %d bytes; want > 15 MiB", err, st.Size())
 		}
-		f.slow = map[string]int{"/big.mp4": 4 << 20}
+		f.setSlow("/big.mp4", 4<<20)
 		r := uitest.CheckPlayer(t, b, base, uitest.PlayerWant{
 			Path:     "/big.mp4",
 			Duration: 60,
@@ -152,44 +152,96 @@ func TestBrowserUI(t *testing.T) {
 		uitest.CheckPlayerRefused(t, b, base, "/locked/video.mp4", l.URL[strings.IndexByte(l.URL, '?')+1:])
 	})
 
-	t.Run("screenshots and phone width", func(t *testing.T) {
-		for _, vp := range []struct {
-			name string
-			w, h int64
-		}{{"desktop", 1280, 800}, {"phone", 360, 740}} {
-			b.Viewport(t, vp.w, vp.h)
-			uitest.Eval[bool](t, b, 5*time.Second, `sessionStorage.clear(), localStorage.clear(), true`)
-			b.Open(t, uitest.PageURL(base, "/", ""))
-			b.Wait(t, 10*time.Second, "listing", `document.querySelectorAll('.listing tbody tr').length > 5`, `''`)
-			uitest.CheckNoHorizontalScroll(t, b, vp.name+" browse", int(vp.w))
-			b.Screenshot(t, "browse-"+vp.name)
+	t.Run("folder share", func(t *testing.T) {
+		// With the token, the folder's Share button opens the form; the
+		// link covers the folder (scope), and its player-page link lists
+		// the folder in a fresh browser.
+		b.Open(t, uitest.PageURL(base, "/locked/docs/", ""))
+		b.Wait(t, 10*time.Second, "refused without a link", `document.querySelector('.problem')`, `document.querySelector('#view').innerText`)
+		if uitest.Eval[bool](t, b, 5*time.Second, `sessionStorage.getItem('rangeserve.token') === null`) {
+			t.Fatal("the share subtest left no token in sessionStorage")
+		}
+		b.Click(t, ".page-actions button[aria-controls]")
+		b.Click(t, ".share-form button[type=submit]")
+		b.Wait(t, 10*time.Second, "folder link", `!document.querySelector('.share-result').hidden`, `document.querySelector('.share-card').innerText`)
+		page := uitest.Eval[string](t, b, 5*time.Second, `document.querySelector('.share-result a').href`)
+		link := uitest.Eval[string](t, b, 5*time.Second, `document.querySelector('.share-result .link-out').value`)
+		if !strings.HasPrefix(link, base+"/locked/docs/?") || !strings.Contains(link, "scope=docs%2F") {
+			t.Fatalf("folder link %q: want %s/locked/docs/?…scope=docs/…", link, base)
+		}
+		fresh := uitest.Start(t)
+		fresh.Open(t, page)
+		fresh.Wait(t, 10*time.Second, "the folder through its link", `document.querySelector('.entry-name') && document.querySelector('.entry-name').textContent === 'notes.txt'`, `document.querySelector('#view').innerText`)
+		// The file inside opens through the same link (the query rides along).
+		fresh.Click(t, ".entry-link")
+		fresh.Wait(t, 10*time.Second, "a file in the shared folder", `document.querySelector('pre.text-view') && document.querySelector('pre.text-view').textContent.startsWith('A small file')`, `document.querySelector('#view').innerText`)
+		uitest.CheckClean(t, fresh)
+		fresh.Stop()
+	})
+	uitest.CheckClean(t, b)
+}
 
-			b.Open(t, uitest.PageURL(base, "/video.mp4", ""))
-			b.Wait(t, 20*time.Second, "video", `document.querySelector('video.media') && document.querySelector('video.media').readyState >= 3`, `''`)
-			uitest.Eval[bool](t, b, 20*time.Second, `(async v => { await v.play(); const t0 = performance.now();
+// TestBrowserScreenshots saves screenshots of every page at desktop
+// (1280x800, light and dark) and phone (360x740) size, and checks on each
+// that nothing scrolls sideways and the accessibility basics hold.
+func TestBrowserScreenshots(t *testing.T) {
+	_, base := fakeSite(t)
+	b := uitest.Start(t)
+	for _, vp := range []struct {
+		name   string
+		w, h   int64
+		scheme string
+	}{{"desktop", 1280, 800, "light"}, {"phone", 360, 740, "light"}, {"desktop-dark", 1280, 800, "dark"}} {
+		b.Viewport(t, vp.w, vp.h)
+		b.ColorScheme(t, vp.scheme)
+		b.Open(t, uitest.PageURL(base, "/", ""))
+		uitest.Eval[bool](t, b, 5*time.Second, `sessionStorage.clear(), localStorage.clear(), true`)
+		b.Open(t, uitest.PageURL(base, "/", ""))
+		b.Wait(t, 10*time.Second, "listing", `document.querySelectorAll('.listing tbody tr').length > 5`, `''`)
+		uitest.CheckNoHorizontalScroll(t, b, vp.name+" browse", int(vp.w))
+		uitest.CheckAccessible(t, b, vp.name+" browse")
+		b.Screenshot(t, "browse-"+vp.name)
+
+		b.Open(t, uitest.PageURL(base, "/video.mp4", ""))
+		b.Wait(t, 20*time.Second, "video", `document.querySelector('video.media') && document.querySelector('video.media').readyState >= 3`, `''`)
+		uitest.Eval[bool](t, b, 20*time.Second, `(async v => { await v.play(); const t0 = performance.now();
   while (v.currentTime < 1.2 && performance.now() - t0 < 15000) await new Promise(r => setTimeout(r, 50));
   v.pause(); return true; })(document.querySelector('video.media'))`)
-			uitest.CheckNoHorizontalScroll(t, b, vp.name+" player", int(vp.w))
-			b.Screenshot(t, "player-"+vp.name)
+		uitest.CheckNoHorizontalScroll(t, b, vp.name+" player", int(vp.w))
+		uitest.CheckAccessible(t, b, vp.name+" player")
+		b.Screenshot(t, "player-"+vp.name)
 
-			b.Open(t, uitest.PageURL(base, "/hello.txt", ""))
-			b.Wait(t, 10*time.Second, "text", `document.querySelector('pre.text-view') && document.querySelector('pre.text-view').textContent.includes('Hello from rangeserve')`, `''`)
-			uitest.CheckNoHorizontalScroll(t, b, vp.name+" text", int(vp.w))
-			b.Screenshot(t, "text-"+vp.name)
+		b.Open(t, uitest.PageURL(base, "/hello.txt", ""))
+		b.Wait(t, 10*time.Second, "text", `document.querySelector('pre.text-view') && document.querySelector('pre.text-view').textContent.includes('Hello from rangeserve')`, `''`)
+		uitest.CheckNoHorizontalScroll(t, b, vp.name+" text", int(vp.w))
+		uitest.CheckAccessible(t, b, vp.name+" text")
+		b.Screenshot(t, "text-"+vp.name)
 
-			link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/video.mp4", Token: fakeToken})
-			if link == "" {
-				t.Fatal("no link")
-			}
-			uitest.Eval[bool](t, b, 5*time.Second, `document.querySelector('.share-card').scrollIntoView({ block: 'end' }), true`)
-			uitest.CheckNoHorizontalScroll(t, b, vp.name+" share", int(vp.w))
-			b.Screenshot(t, "share-"+vp.name)
-
-			b.Open(t, uitest.PageURL(base, "/locked/", ""))
-			b.Wait(t, 10*time.Second, "locked", `document.querySelector('.problem')`, `''`)
-			uitest.CheckNoHorizontalScroll(t, b, vp.name+" locked", int(vp.w))
-			b.Screenshot(t, "locked-"+vp.name)
+		if vp.name == "desktop" {
+			b.Open(t, uitest.PageURL(base, "/audio.mp3", ""))
+			b.Wait(t, 10*time.Second, "audio", `document.querySelector('audio.media') && document.querySelector('audio.media').readyState >= 1`, `''`)
+			uitest.CheckAccessible(t, b, vp.name+" audio")
+			b.Screenshot(t, "audio-"+vp.name)
+			b.Open(t, uitest.PageURL(base, "/image.png", ""))
+			b.Wait(t, 10*time.Second, "image", `document.querySelector('img.image-view') && document.querySelector('img.image-view').complete && document.querySelector('img.image-view').naturalWidth === 320`, `''`)
+			uitest.CheckAccessible(t, b, vp.name+" image")
+			b.Screenshot(t, "image-"+vp.name)
 		}
-		uitest.CheckClean(t, b)
-	})
+
+		link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/video.mp4", Token: fakeToken})
+		if link == "" {
+			t.Fatal("no link")
+		}
+		uitest.Eval[bool](t, b, 5*time.Second, `document.querySelector('.share-card').scrollIntoView({ block: 'end' }), true`)
+		uitest.CheckNoHorizontalScroll(t, b, vp.name+" share", int(vp.w))
+		uitest.CheckAccessible(t, b, vp.name+" share")
+		b.Screenshot(t, "share-"+vp.name)
+
+		b.Open(t, uitest.PageURL(base, "/locked/", ""))
+		b.Wait(t, 10*time.Second, "locked", `document.querySelector('.problem')`, `''`)
+		uitest.CheckNoHorizontalScroll(t, b, vp.name+" locked", int(vp.w))
+		uitest.CheckAccessible(t, b, vp.name+" locked")
+		b.Screenshot(t, "locked-"+vp.name)
+	}
+	uitest.CheckClean(t, b)
 }

@@ -47,16 +47,25 @@ type fakeMount struct {
 type fakeAPI struct {
 	mounts []fakeMount
 	secret []byte
+	mu     sync.Mutex
 	// slow maps URL paths to the bytes per second their bodies are sent
-	// at, like a file on a slow link.
+	// at, like a file on a slow link (see setSlow).
 	slow map[string]int
-
-	mu   sync.Mutex
 	reqs []uitest.Request
 }
 
 func newFakeAPI(mounts ...fakeMount) *fakeAPI {
 	return &fakeAPI{mounts: mounts, secret: []byte("fake signing secret")}
+}
+
+// setSlow sends the body of the URL path p at rate bytes per second.
+func (f *fakeAPI) setSlow(p string, rate int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.slow == nil {
+		f.slow = map[string]int{}
+	}
+	f.slow[p] = rate
 }
 
 // start serves f on a loopback httptest server for the test's life.
@@ -194,32 +203,40 @@ func (f *fakeAPI) authorized(m fakeMount, key string, q url.Values) (int, string
 	return 0, ""
 }
 
+// statusRecorder records the request when its status is sent, so that a
+// response still streaming (a video) is already on the record.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	record func(status int)
+	done   bool
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+	if !s.done {
+		s.done = true
+		s.record(code)
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = 200
+	if !s.done {
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(b)
 }
 
 func (f *fakeAPI) serveMount(w http.ResponseWriter, r *http.Request) {
-	rec := &statusRecorder{ResponseWriter: w}
 	at := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, record: func(status int) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.reqs = append(f.reqs, uitest.Request{At: at, Path: r.URL.Path, Range: r.Header.Get("Range"), Status: status})
+	}}
 	f.serveFile(rec, r)
-	f.mu.Lock()
-	f.reqs = append(f.reqs, uitest.Request{At: at, Path: r.URL.Path, Range: r.Header.Get("Range"), Status: rec.status})
-	f.mu.Unlock()
+	if !rec.done {
+		rec.WriteHeader(http.StatusOK)
+	}
 }
 
 func (f *fakeAPI) serveFile(w http.ResponseWriter, r *http.Request) {
@@ -279,7 +296,10 @@ func (f *fakeAPI) serveFile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": st.Name()}))
 	}
 	var body io.ReadSeeker = file
-	if rate := f.slow[p]; rate > 0 {
+	f.mu.Lock()
+	rate := f.slow[p]
+	f.mu.Unlock()
+	if rate > 0 {
 		body = &slowReader{ReadSeeker: file, rate: rate, ctx: r.Context()}
 	}
 	http.ServeContent(w, r, "", st.ModTime(), body)

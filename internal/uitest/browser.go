@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -20,7 +21,7 @@ import (
 
 // BrowserTimeout bounds the whole life of one headless Chromium, so that a
 // hung browser cannot hang the test run.
-const BrowserTimeout = 120 * time.Second
+const BrowserTimeout = 180 * time.Second
 
 // pageProbe runs in every document before its own scripts: it records
 // CSP violations where the checks can read them.
@@ -235,6 +236,19 @@ func orEmpty(s string) string {
 func (b *Browser) Viewport(t testing.TB, w, h int64) {
 	t.Helper()
 	b.Do(t, 10*time.Second, fmt.Sprintf("viewport %dx%d", w, h), chromedp.EmulateViewport(w, h))
+}
+
+// ColorScheme emulates prefers-color-scheme: "light", "dark", or "" for
+// the browser's own.
+func (b *Browser) ColorScheme(t testing.TB, scheme string) {
+	t.Helper()
+	var features []*emulation.MediaFeature
+	if scheme != "" {
+		features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	if _, err := chromedp.Call(b.Ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: features}); err != nil {
+		t.Fatalf("color scheme %q: %v", scheme, err)
+	}
 }
 
 // Key sends key presses (characters, or kb constants such as kb.ArrowRight)

@@ -434,3 +434,36 @@ func CheckPlayerRefused(t testing.TB, b *Browser, base, path, query string) {
 		t.Errorf("%s: error message %q does not say the server refused the file", path, msg)
 	}
 }
+
+// CheckAccessible checks the current page for the basics a screen reader
+// needs: a language, one h1, a label for every form field, a name for every
+// button and link, alt text on images, and no positive tabindex (which
+// would break the focus order).
+func CheckAccessible(t testing.TB, b *Browser, what string) {
+	t.Helper()
+	problems := Eval[[]string](t, b, 5*time.Second, `(() => {
+  const out = [];
+  const visible = e => e.checkVisibility();
+  const name = e => (e.getAttribute('aria-label') || '').trim() ||
+    (e.getAttribute('aria-labelledby') || '').split(' ').map(id => document.getElementById(id)?.textContent || '').join('').trim() ||
+    (e.textContent || '').trim() || (e.getAttribute('title') || '').trim() ||
+    [...e.querySelectorAll('img[alt]')].map(i => i.alt).join('').trim();
+  const desc = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : '');
+  if (!document.documentElement.lang) out.push('html has no lang');
+  const h1 = [...document.querySelectorAll('h1')].filter(visible);
+  if (h1.length !== 1) out.push(h1.length + ' visible h1 elements');
+  for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    if (!visible(e) && !e.closest('dialog')) continue;
+    if (!(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')) out.push('no label: ' + desc(e));
+  }
+  for (const e of document.querySelectorAll('button, a[href], summary')) {
+    if (visible(e) && !name(e)) out.push('no accessible name: ' + desc(e));
+  }
+  for (const e of document.querySelectorAll('img')) if (!e.hasAttribute('alt')) out.push('img without alt: ' + desc(e));
+  for (const e of document.querySelectorAll('[tabindex]')) if (e.tabIndex > 0) out.push('positive tabindex: ' + desc(e));
+  return out;
+})()`)
+	for _, p := range problems {
+		t.Errorf("%s: accessibility: %s", what, p)
+	}
+}

@@ -80,23 +80,25 @@ export function sharePanel(ctx, { mount, path }) {
     const out = h('textarea', { class: 'input mono link-out', id: id + '-url', readonly: true, rows: '3', spellcheck: 'false', 'aria-describedby': id + '-exp' });
     out.value = abs;
     const copied = h('span', { class: 'copied', role: 'status' });
-    const copyBtn = h('button', { type: 'button', class: 'btn' }, icon('copy'), 'Copy');
+    const copyBtn = h('button', { type: 'button', class: 'btn' }, icon('copy'), 'Copy link');
     copyBtn.addEventListener('click', async () => {
       const ok = await copyText(abs, out);
       copied.textContent = ok ? 'Copied' : 'Press Ctrl+C to copy';
       setTimeout(() => { copied.textContent = ''; }, 2500);
     });
-    out.addEventListener('focus', () => out.select());
+    out.addEventListener('click', () => out.select());
     result.replaceChildren(
       h('label', { class: 'field-label', for: out.id }, 'Link'),
-      h('div', { class: 'copy-row' }, out, copyBtn),
+      out,
       h('p', { class: 'share-exp', id: id + '-exp' }, icon('check'), ' Expires ',
         exp ? h('time', { datetime: exp.toISOString() }, formatDate(exp)) : link.expires,
-        exp ? ` (${formatRelative(exp)})` : '', '. ', copied),
+        exp ? ` (${formatRelative(exp)})` : '', '.'),
+      h('div', { class: 'copy-row' }, copyBtn, copied),
       h('p', { class: 'share-more' },
         h('a', { href: page, class: 'link-inline', target: '_blank', rel: 'noopener noreferrer' }, icon('open'), 'Open in the rangeserve player')));
     result.hidden = false;
-    out.focus();
+    out.rows = Math.min(8, Math.max(3, Math.ceil(abs.length / 36)));
+    copyBtn.focus();
     announce('Link created. It expires ' + (exp ? formatRelative(exp) : link.expires) + '.');
   }
 
