@@ -49,6 +49,12 @@ func TestBrowserUI(t *testing.T) {
 		})
 	})
 
+	t.Run("folder without its slash", func(t *testing.T) {
+		b.Open(t, uitest.PageURL(base, "/docs", ""))
+		b.Wait(t, 10*time.Second, "redirect to the folder", `location.hash === '#/docs/' && document.querySelector('.entry-name') && document.querySelector('.entry-name').textContent === 'notes.txt'`,
+			`location.hash + ' ' + document.querySelector('#view').innerText`)
+	})
+
 	t.Run("player", func(t *testing.T) {
 		r := uitest.CheckPlayer(t, b, base, uitest.PlayerWant{
 			Path:     "/video.mp4",

@@ -71,7 +71,10 @@ export async function listPage(folder, { cursor = '', limit = 200, query = '', s
   const res = await request(urlFor(folder, params, query), { headers: { Accept: 'application/json' }, signal });
   const j = await res.json();
   return {
-    entries: Array.isArray(j.entries) ? j.entries.filter(e => e && typeof e.name === 'string' && e.name !== '') : [],
+    // A name is one path segment: anything else (a slash, "." or "..")
+    // could make a URL leave the folder, or the origin ("//host").
+    entries: Array.isArray(j.entries) ? j.entries.filter(e => e && typeof e.name === 'string' &&
+      e.name !== '' && e.name !== '.' && e.name !== '..' && !e.name.includes('/')) : [],
     next: typeof j.next === 'string' ? j.next : '',
   };
 }

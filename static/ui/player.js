@@ -6,7 +6,7 @@
 
 import { h, icon, announce, copyText } from './dom.js';
 import { listPage, request, getToken } from './api.js';
-import { urlFor, mountOf, parentOf, baseName } from './paths.js';
+import { urlFor, hashFor, mountOf, parentOf, baseName } from './paths.js';
 import { formatSize, formatDate, parseDate, formatTime, describeType, kindOf, typeOf } from './format.js';
 import { crumbs, problem, needsLink, signedQuery } from './views.js';
 import { sharePanel } from './share.js';
@@ -75,6 +75,11 @@ export function renderFile(ctx) {
     let kind = kindOf(name, '');
     if (kind === 'file') {
       const i = await info;
+      if (i && i.dir) {
+        // A folder addressed without its trailing slash.
+        location.replace(hashFor(path + '/', route.query));
+        return;
+      }
       const self = i && i.self ? i.self : await headInfo(src);
       kind = kindOf(name, self && self.type);
     }
@@ -111,7 +116,10 @@ export function renderFile(ctx) {
     for (let n = 0; n < 40; n++) {
       const page = await listPage(folder, { cursor, limit: 500, query: q, signal });
       for (const e of page.entries) {
-        if (e.dir) continue;
+        if (e.dir) {
+          if (e.name === fileName) return { self: null, subs, stem, dir: true };
+          continue;
+        }
         if (e.name === fileName) self = e;
         else if (e.name.startsWith(prefix) && /\.vtt$/i.test(e.name)) subs.push(e);
       }
@@ -133,12 +141,17 @@ export function renderFile(ctx) {
     }
   }
 
+  // setDetail sets one row of the details list; rows keep a fixed order
+  // whatever order their values arrive in.
+  const detailOrder = ['Location', 'Size', 'Type', 'Modified', 'Duration', 'Dimensions', 'Subtitles'];
   function setDetail(k, v) {
     if (!v) return;
     if (detail[k]) { detail[k].textContent = v; return; }
     const dd = h('dd', null, v);
     detail[k] = dd;
-    detailsList.append(h('div', { class: 'detail' }, h('dt', null, k), dd));
+    const row = h('div', { class: 'detail', dataset: { key: k } }, h('dt', null, k), dd);
+    const after = [...detailsList.children].find(r => detailOrder.indexOf(r.dataset.key) > detailOrder.indexOf(k));
+    detailsList.insertBefore(row, after || null);
   }
 
   function buildMedia(kind, src) {
