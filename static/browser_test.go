@@ -192,62 +192,68 @@ func TestBrowserUI(t *testing.T) {
 // that nothing scrolls sideways and the accessibility basics hold.
 func TestBrowserScreenshots(t *testing.T) {
 	_, base := fakeSite(t)
-	b := uitest.Start(t)
 	for _, vp := range []struct {
 		name   string
 		w, h   int64
 		scheme string
 	}{{"desktop", 1280, 800, "light"}, {"phone", 360, 740, "light"}, {"desktop-dark", 1280, 800, "dark"}} {
-		b.Viewport(t, vp.w, vp.h)
-		b.ColorScheme(t, vp.scheme)
-		b.Open(t, uitest.PageURL(base, "/", ""))
-		uitest.Eval[bool](t, b, 5*time.Second, `sessionStorage.clear(), localStorage.clear(), true`)
-		b.Open(t, uitest.PageURL(base, "/", ""))
-		b.Wait(t, 10*time.Second, "listing", `document.querySelectorAll('.listing tbody tr').length > 5`, `''`)
-		uitest.CheckNoHorizontalScroll(t, b, vp.name+" browse", int(vp.w))
-		uitest.CheckAccessible(t, b, vp.name+" browse")
-		b.Screenshot(t, "browse-"+vp.name)
+		t.Run(vp.name, func(t *testing.T) { screenshots(t, base, vp.name, vp.w, vp.h, vp.scheme) })
+	}
+}
 
-		b.Open(t, uitest.PageURL(base, "/video.mp4", ""))
-		b.Wait(t, 20*time.Second, "video", `document.querySelector('video.media') && document.querySelector('video.media').readyState >= 3`, `''`)
-		uitest.Eval[bool](t, b, 20*time.Second, `(async v => { await v.play(); const t0 = performance.now();
+// screenshots is one viewport's part of TestBrowserScreenshots, in a
+// browser of its own.
+func screenshots(t *testing.T, base, name string, w, h int64, scheme string) {
+	b := uitest.Start(t)
+	b.Viewport(t, w, h)
+	b.ColorScheme(t, scheme)
+	b.Open(t, uitest.PageURL(base, "/", ""))
+	uitest.Eval[bool](t, b, 5*time.Second, `sessionStorage.clear(), localStorage.clear(), true`)
+	b.Open(t, uitest.PageURL(base, "/", ""))
+	b.Wait(t, 10*time.Second, "listing", `document.querySelectorAll('.listing tbody tr').length > 5`, `''`)
+	uitest.CheckNoHorizontalScroll(t, b, name+" browse", int(w))
+	uitest.CheckAccessible(t, b, name+" browse")
+	b.Screenshot(t, "browse-"+name)
+
+	b.Open(t, uitest.PageURL(base, "/video.mp4", ""))
+	b.Wait(t, 20*time.Second, "video", `document.querySelector('video.media') && document.querySelector('video.media').readyState >= 3`, `''`)
+	uitest.Eval[bool](t, b, 20*time.Second, `(async v => { await v.play(); const t0 = performance.now();
   while (v.currentTime < 1.2 && performance.now() - t0 < 15000) await new Promise(r => setTimeout(r, 50));
   v.pause(); return true; })(document.querySelector('video.media'))`)
-		uitest.CheckNoHorizontalScroll(t, b, vp.name+" player", int(vp.w))
-		uitest.CheckAccessible(t, b, vp.name+" player")
-		b.Screenshot(t, "player-"+vp.name)
+	uitest.CheckNoHorizontalScroll(t, b, name+" player", int(w))
+	uitest.CheckAccessible(t, b, name+" player")
+	b.Screenshot(t, "player-"+name)
 
-		b.Open(t, uitest.PageURL(base, "/hello.txt", ""))
-		b.Wait(t, 10*time.Second, "text", `document.querySelector('pre.text-view') && document.querySelector('pre.text-view').textContent.includes('Hello from rangeserve')`, `''`)
-		uitest.CheckNoHorizontalScroll(t, b, vp.name+" text", int(vp.w))
-		uitest.CheckAccessible(t, b, vp.name+" text")
-		b.Screenshot(t, "text-"+vp.name)
+	b.Open(t, uitest.PageURL(base, "/hello.txt", ""))
+	b.Wait(t, 10*time.Second, "text", `document.querySelector('pre.text-view') && document.querySelector('pre.text-view').textContent.includes('Hello from rangeserve')`, `''`)
+	uitest.CheckNoHorizontalScroll(t, b, name+" text", int(w))
+	uitest.CheckAccessible(t, b, name+" text")
+	b.Screenshot(t, "text-"+name)
 
-		if vp.name == "desktop" {
-			b.Open(t, uitest.PageURL(base, "/audio.mp3", ""))
-			b.Wait(t, 10*time.Second, "audio", `document.querySelector('audio.media') && document.querySelector('audio.media').readyState >= 1`, `''`)
-			uitest.CheckAccessible(t, b, vp.name+" audio")
-			b.Screenshot(t, "audio-"+vp.name)
-			b.Open(t, uitest.PageURL(base, "/image.png", ""))
-			b.Wait(t, 10*time.Second, "image", `document.querySelector('img.image-view') && document.querySelector('img.image-view').complete && document.querySelector('img.image-view').naturalWidth === 320`, `''`)
-			uitest.CheckAccessible(t, b, vp.name+" image")
-			b.Screenshot(t, "image-"+vp.name)
-		}
-
-		link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/video.mp4", Token: fakeToken})
-		if link == "" {
-			t.Fatal("no link")
-		}
-		uitest.Eval[bool](t, b, 5*time.Second, `document.querySelector('.share-card').scrollIntoView({ block: 'end' }), true`)
-		uitest.CheckNoHorizontalScroll(t, b, vp.name+" share", int(vp.w))
-		uitest.CheckAccessible(t, b, vp.name+" share")
-		b.Screenshot(t, "share-"+vp.name)
-
-		b.Open(t, uitest.PageURL(base, "/locked/", ""))
-		b.Wait(t, 10*time.Second, "locked", `document.querySelector('.problem')`, `''`)
-		uitest.CheckNoHorizontalScroll(t, b, vp.name+" locked", int(vp.w))
-		uitest.CheckAccessible(t, b, vp.name+" locked")
-		b.Screenshot(t, "locked-"+vp.name)
+	if name == "desktop" {
+		b.Open(t, uitest.PageURL(base, "/audio.mp3", ""))
+		b.Wait(t, 10*time.Second, "audio", `document.querySelector('audio.media') && document.querySelector('audio.media').readyState >= 1`, `''`)
+		uitest.CheckAccessible(t, b, name+" audio")
+		b.Screenshot(t, "audio-"+name)
+		b.Open(t, uitest.PageURL(base, "/image.png", ""))
+		b.Wait(t, 10*time.Second, "image", `document.querySelector('img.image-view') && document.querySelector('img.image-view').complete && document.querySelector('img.image-view').naturalWidth === 320`, `''`)
+		uitest.CheckAccessible(t, b, name+" image")
+		b.Screenshot(t, "image-"+name)
 	}
+
+	link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/video.mp4", Token: fakeToken})
+	if link == "" {
+		t.Fatal("no link")
+	}
+	uitest.Eval[bool](t, b, 5*time.Second, `document.querySelector('.share-card').scrollIntoView({ block: 'end' }), true`)
+	uitest.CheckNoHorizontalScroll(t, b, name+" share", int(w))
+	uitest.CheckAccessible(t, b, name+" share")
+	b.Screenshot(t, "share-"+name)
+
+	b.Open(t, uitest.PageURL(base, "/locked/", ""))
+	b.Wait(t, 10*time.Second, "locked", `document.querySelector('.problem')`, `''`)
+	uitest.CheckNoHorizontalScroll(t, b, name+" locked", int(w))
+	uitest.CheckAccessible(t, b, name+" locked")
+	b.Screenshot(t, "locked-"+name)
 	uitest.CheckClean(t, b)
 }
