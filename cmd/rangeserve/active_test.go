@@ -219,3 +219,93 @@ location = /control.svg {
 		t.Errorf("control: cookies %q, want the one the unsandboxed script set", c)
 	}
 }
+
+// readmeCSPMap and readmeInternalLocation are the nginx lines the README
+// recommends for x-accel mounts, as defence in depth: rangeserve never
+// delegates active content or multi-range requests, but the internal
+// location sends nosniff, the sandbox for active types and at most one
+// range by itself too. ($sent_http_content_type is the Content-Type the
+// response carries, rangeserve's own after X-Accel-Redirect.)
+const readmeCSPMap = `map $sent_http_content_type $rangeserve_csp {
+    default "";
+    "~*^(text/html|text/xml|application/xml|text/xsl)\s*(;|$)" "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'";
+    "~*\+xml\s*(;|$)" "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'";
+}`
+
+const readmeInternalLocation = `    max_ranges 1;
+    add_header X-Content-Type-Options nosniff always;
+    add_header Content-Security-Policy $rangeserve_csp always;`
+
+// TestNginxREADMEInternalLocation checks that the README's lines for the
+// internal location are valid nginx and do what they say: nosniff on
+// delegated responses, the sandbox on active types only, one range at
+// most, and single ranges through X-Accel-Redirect still work.
+func TestNginxREADMEInternalLocation(t *testing.T) {
+	testenv.Require(t, "nginx")
+	root := t.TempDir()
+	for name, body := range activePayloads {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	video, err := os.ReadFile(filepath.Join(repoTestdata(t), "video.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "video.mp4"), video, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, _, _ := startApp(t, fmt.Sprintf(`
+mounts:
+  - prefix: /m/
+    backend: local
+    root: %q
+    auth: public
+    mode: x-accel
+    x_accel:
+      internal_prefix: /_protected
+`, root))
+	// The proxy location of NginxProxyConfig, the README's internal
+	// location, and the same lines on a location clients can reach, to
+	// see them applied to active content too.
+	proxy := testenv.NginxProxyConfig(strings.TrimPrefix(srv.URL, "http://"), "/_unused", root)
+	proxy = proxy[:strings.Index(proxy, "location \"/_unused/\"")]
+	ngx := testenv.StartNginx(t, testenv.NginxConfig{
+		HTTPBlock: readmeCSPMap,
+		ServerBlock: proxy + fmt.Sprintf(`
+location /_protected/ {
+    internal;
+    alias %s;
+%s
+}
+location /direct/ {
+    alias %s;
+%s
+}
+`, testenv.NginxQuote(root+"/"), readmeInternalLocation, testenv.NginxQuote(root+"/"), readmeInternalLocation),
+	})
+	size := strconv.Itoa(len(video))
+	r := get(t, ngx.URL+"/m/video.mp4", map[string]string{"Range": "bytes=1000-1999"})
+	if r.StatusCode != 206 || sum(r.Body) != sum(video[1000:2000]) || r.Header.Get("Content-Range") != "bytes 1000-1999/"+size ||
+		r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("Content-Security-Policy") != "" {
+		t.Errorf("single range through the README's internal location: %d %q, nosniff %q, CSP %q\nerror log:\n%s", r.StatusCode,
+			r.Header.Get("Content-Range"), r.Header.Get("X-Content-Type-Options"), r.Header.Get("Content-Security-Policy"), ngx.ErrorLog())
+	}
+	if !strings.Contains(ngx.AccessLog(), `"GET /m/video.mp4 HTTP/1.1" 206 1000`) {
+		t.Errorf("the single range did not come from nginx:\n%s", ngx.AccessLog())
+	}
+	for _, c := range []struct {
+		path string
+		csp  bool
+	}{{"/direct/evil.html", true}, {"/direct/evil.svg", true}, {"/direct/video.mp4", false}} {
+		r := get(t, ngx.URL+c.path, nil)
+		csp := r.Header.Get("Content-Security-Policy")
+		if r.StatusCode != 200 || strings.HasPrefix(csp, "sandbox") != c.csp || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d CSP %q nosniff %q, want sandbox=%v", c.path, r.StatusCode, csp, r.Header.Get("X-Content-Type-Options"), c.csp)
+		}
+	}
+	r = get(t, ngx.URL+"/direct/video.mp4", map[string]string{"Range": "bytes=" + strings.Repeat("0-0,", 999) + "0-0"})
+	if r.StatusCode != 200 || len(r.Body) != len(video) {
+		t.Errorf("max_ranges 1 with 1000 ranges: %d, %d bytes; want the whole file once (200)", r.StatusCode, len(r.Body))
+	}
+}
