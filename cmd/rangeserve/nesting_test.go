@@ -104,7 +104,7 @@ func TestNestedMountSpellings(t *testing.T) {
 	}
 
 	testenv.Require(t, "nginx")
-	ngx := testenv.StartNginx(t, testenv.NginxConfig{ServerBlock: readmeNginx(t, strings.TrimPrefix(p.URL, "http://"), srv)})
+	ngx := testenv.StartNginx(t, readmeNginx(t, strings.TrimPrefix(p.URL, "http://"), srv))
 	checkNestedSpellings(t, ngx.URL, "nginx")
 	if resp, body := rawGet(t, ngx.URL, "/media//private/secret.txt"+query); resp.StatusCode != 200 || body != "TOP-SECRET" {
 		t.Errorf("nginx: GET /media//private/secret.txt with its link: %d %q", resp.StatusCode, body)
@@ -114,10 +114,10 @@ func TestNestedMountSpellings(t *testing.T) {
 	}
 }
 
-// readmeNginx returns the nginx configuration README.md gives for running
-// behind nginx, with rangeserve's address replaced by upstream and the
-// internal location's alias by root.
-func readmeNginx(t *testing.T, upstream, root string) string {
+// readmeNginxBlock returns the README's nginx configuration in its two
+// parts: what goes in http { } (before the first location) and the
+// locations, which go in server { }.
+func readmeNginxBlock(t *testing.T) (httpPart, serverPart string) {
 	t.Helper()
 	data, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -128,11 +128,44 @@ func readmeNginx(t *testing.T, upstream, root string) string {
 		t.Fatal("README.md has no ```nginx block")
 	}
 	block := string(m[1])
-	if !strings.Contains(block, "proxy_pass http://127.0.0.1:8080;") || !strings.Contains(block, "alias /srv/media/;") {
-		t.Fatalf("README.md's nginx block no longer proxies to 127.0.0.1:8080 with alias /srv/media/:\n%s", block)
+	i := strings.Index(block, "\nlocation ")
+	if i < 0 {
+		t.Fatalf("README.md's nginx block has no location:\n%s", block)
 	}
-	block = strings.Replace(block, "127.0.0.1:8080", upstream, 1)
-	return strings.Replace(block, "alias /srv/media/;", "alias "+testenv.NginxQuote(strings.TrimRight(root, "/")+"/")+";", 1)
+	return block[:i+1], block[i+1:]
+}
+
+// readmeNginx returns the nginx configuration README.md gives for running
+// behind nginx, with rangeserve's address replaced by upstream and the
+// internal location's alias by root.
+func readmeNginx(t *testing.T, upstream, root string) testenv.NginxConfig {
+	t.Helper()
+	httpPart, server := readmeNginxBlock(t)
+	if !strings.Contains(server, "proxy_pass http://127.0.0.1:8080;") || !strings.Contains(server, "alias /srv/media/;") {
+		t.Fatalf("README.md's nginx block no longer proxies to 127.0.0.1:8080 with alias /srv/media/:\n%s", server)
+	}
+	server = strings.Replace(server, "127.0.0.1:8080", upstream, 1)
+	server = strings.Replace(server, "alias /srv/media/;", "alias "+testenv.NginxQuote(strings.TrimRight(root, "/")+"/")+";", 1)
+	return testenv.NginxConfig{HTTPBlock: httpPart, ServerBlock: server}
+}
+
+// readmeInternalDirectives returns the directives of the README's
+// internal location other than internal and alias: what it adds to the
+// files nginx serves for rangeserve.
+func readmeInternalDirectives(t *testing.T) string {
+	t.Helper()
+	_, server := readmeNginxBlock(t)
+	m := regexp.MustCompile(`(?s)location /_protected/ \{\n(.*?)\n\}`).FindStringSubmatch(server)
+	if m == nil {
+		t.Fatalf("README.md's nginx block has no location /_protected/:\n%s", server)
+	}
+	var keep []string
+	for line := range strings.SplitSeq(m[1], "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] != "internal;" && f[0] != "alias" {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 // TestReadmeConfigs: the README's complete example and its nested-mount

@@ -322,6 +322,20 @@ func (n *Nginx) WorkerPids() []int { return childPids(n.Pid()) }
 // reads it right after the client got the body may need to retry briefly.
 func (n *Nginx) AccessLog() string { return readFile(filepath.Join(n.Dir, "access.log")) }
 
+// WaitAccessLog returns the access log once match reports true for it, or
+// as it is after 3 s: nginx writes a request's line after the client has
+// the response, so a test must not read the log at once.
+func (n *Nginx) WaitAccessLog(match func(log string) bool) string {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		log := n.AccessLog()
+		if match(log) || time.Now().After(deadline) {
+			return log
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // ErrorLog returns nginx's error log (level info) so far.
 func (n *Nginx) ErrorLog() string { return readFile(filepath.Join(n.Dir, "error.log")) }
 
