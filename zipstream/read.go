@@ -1,0 +1,460 @@
+package zipstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+)
+
+// Opener opens an archive's entries for reading.
+type Opener interface {
+	// Open opens the file entry e (e.Name as listed, e.Size and e.ETag the
+	// version the archive was built from). The returned File describes
+	// the version it reads; if that is not e's, the archive fails with
+	// [ErrChanged].
+	Open(ctx context.Context, e Entry) (File, error)
+}
+
+// OpenerFunc adapts a function to [Opener].
+type OpenerFunc func(ctx context.Context, e Entry) (File, error)
+
+// Open calls f.
+func (f OpenerFunc) Open(ctx context.Context, e Entry) (File, error) { return f(ctx, e) }
+
+// File is one opened entry: the version it reads and its bytes.
+// ReadAt is called from one goroutine at a time.
+//
+// A File may also offer, found by type assertion:
+// ReadRange(off, n int64) (io.ReadCloser, error), one stream per span
+// (rangeio.RangeReader's shape, as storage/s3 objects have it);
+// [StoredCRC32]; and [Checker].
+type File interface {
+	io.ReaderAt
+	io.Closer
+	// Size returns the length of the version opened.
+	Size() int64
+	// ETag returns the ETag of the version opened, "" if none.
+	ETag() string
+}
+
+// StoredCRC32 is implemented by files whose backend stored the CRC-32
+// (IEEE) of the whole content, such as an object uploaded with an S3
+// CRC32 full-object checksum. The archive then uses it instead of reading
+// the file to compute it.
+type StoredCRC32 interface {
+	StoredCRC32() (crc uint32, ok bool)
+}
+
+// Checker is implemented by files that can tell whether their content
+// changed while it was read (a local file modified in place keeps its
+// open descriptor). Check is called after the file's bytes were read and
+// before a CRC-32 computed from them is used; it returns an error
+// (matching [ErrChanged] when the file changed) to fail the archive.
+type Checker interface {
+	Check() error
+}
+
+// ErrChanged reports an entry whose version is no longer the one the
+// archive was built from: the bytes produced so far belong to another
+// archive, and the response carrying them must be aborted.
+var ErrChanged = errors.New("zipstream: entry changed since the archive was listed")
+
+// copyBufSize is the size of the buffer a range is produced through.
+const copyBufSize = 256 << 10
+
+var copyBufs = sync.Pool{New: func() any {
+	b := make([]byte, copyBufSize)
+	return &b
+}}
+
+// Reader produces the bytes of an [Archive], reading the entries through
+// an [Opener]. It implements io.ReaderAt (each call produces its span
+// anew: use it for small reads) and ReadRange, the one-stream-per-span
+// shape of rangeio.RangeReader. Its methods are safe for concurrent use.
+type Reader struct {
+	a    *Archive
+	ctx  context.Context
+	open Opener
+	sums *Sums
+}
+
+// Reader returns a Reader of a's bytes whose reads are bounded by ctx:
+// entries are opened with o, CRC-32s shared through sums (nil: kept in
+// this Archive only).
+func (a *Archive) Reader(ctx context.Context, o Opener, sums *Sums) *Reader {
+	return &Reader{a: a, ctx: ctx, open: o, sums: sums}
+}
+
+// Size returns the archive's length.
+func (r *Reader) Size() int64 { return r.a.size }
+
+// ReadAt reads len(p) bytes at off, as io.ReaderAt.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("zipstream: negative offset")
+	}
+	if off >= r.a.size {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), r.a.size-off)
+	w := sliceWriter{p: p[:0:n]}
+	err := r.WriteRange(&w, off, n)
+	if err == nil && n < int64(len(p)) {
+		err = io.EOF
+	}
+	return len(w.p), err
+}
+
+type sliceWriter struct{ p []byte }
+
+func (w *sliceWriter) Write(b []byte) (int, error) {
+	if len(b) > cap(w.p)-len(w.p) {
+		return 0, io.ErrShortWrite
+	}
+	w.p = append(w.p, b...)
+	return len(b), nil
+}
+
+// ReadRange returns the n bytes at off as one stream, produced by a
+// goroutine that ends when the stream is read to its end or closed.
+func (r *Reader) ReadRange(off, n int64) (io.ReadCloser, error) {
+	if off < 0 || n < 0 || off > r.a.size || n > r.a.size-off {
+		return nil, fmt.Errorf("zipstream: range %d+%d outside an archive of %d bytes", off, n, r.a.size)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(r.WriteRange(pw, off, n))
+	}()
+	return pr, nil
+}
+
+// WriteRange writes the n bytes of the archive at off to w. It fails with
+// an error matching [ErrChanged] when an entry it reads is not the
+// version listed; w has then received only bytes of the listed archive,
+// but not all of them.
+func (r *Reader) WriteRange(w io.Writer, off, n int64) error {
+	a := r.a
+	if off < 0 || n < 0 || off > a.size || n > a.size-off {
+		return fmt.Errorf("zipstream: range %d+%d outside an archive of %d bytes", off, n, a.size)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	p := &producer{r: r, w: w, pos: off, end: off + n, buf: *bp}
+	for i := a.find(off); i < len(a.recs) && p.pos < p.end; i++ {
+		if err := p.entry(i); err != nil {
+			return err
+		}
+	}
+	if p.pos < p.end && p.pos < a.cdOff+a.cdSize {
+		if err := p.central(); err != nil {
+			return err
+		}
+	}
+	if p.pos < p.end {
+		return p.emit(a.appendEnd(p.scratch[:0]), a.cdOff+a.cdSize)
+	}
+	return nil
+}
+
+// producer writes the span [pos, end) of an archive.
+type producer struct {
+	r        *Reader
+	w        io.Writer
+	pos, end int64
+	buf      []byte
+	scratch  []byte
+}
+
+// emit writes the part of b, the archive's bytes at [at, at+len(b)), that
+// falls in [pos, end). at must not be past pos.
+func (p *producer) emit(b []byte, at int64) error {
+	if at > p.pos {
+		return fmt.Errorf("zipstream: internal error: record at %d after position %d", at, p.pos)
+	}
+	from := p.pos - at
+	if from >= int64(len(b)) {
+		return nil
+	}
+	to := min(int64(len(b)), p.end-at)
+	nw, err := p.w.Write(b[from:to])
+	p.pos += int64(nw)
+	if err == nil && int64(nw) < to-from {
+		err = io.ErrShortWrite
+	}
+	p.scratch = b[:0]
+	return err
+}
+
+// entry writes the part of entry i in [pos, end).
+func (p *producer) entry(i int) error {
+	a := p.a()
+	r := &a.recs[i]
+	data := r.off + a.localLen(i)
+	desc := data + r.size
+	if p.pos < data {
+		if err := p.emit(a.appendLocal(p.scratch[:0], i), r.off); err != nil {
+			return err
+		}
+	}
+	if p.pos >= p.end || r.flags&fDir != 0 {
+		return nil
+	}
+	if p.pos < desc {
+		if err := p.data(i, p.pos-data, min(p.end, desc)-data); err != nil {
+			return err
+		}
+	}
+	if p.pos < p.end {
+		crc, err := p.r.crc(i)
+		if err != nil {
+			return err
+		}
+		return p.emit(a.appendDescriptor(p.scratch[:0], i, crc), desc)
+	}
+	return nil
+}
+
+func (p *producer) a() *Archive { return p.r.a }
+
+// data writes bytes [from, to) of file entry i. When they reach the end of
+// the data and its CRC-32 is not known yet, it computes it from the bytes
+// written and, if from > 0, the bytes before them.
+func (p *producer) data(i int, from, to int64) error {
+	r := p.r
+	f, err := r.openEntry(i)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rec := &r.a.recs[i]
+	_, known := r.known(i)
+	hash := !known && to == rec.size
+	var crc uint32
+	var werr error
+	err = readSpan(r.ctx, f, from, to-from, p.buf, func(b []byte) error {
+		if hash {
+			crc = crc32.Update(crc, crc32.IEEETable, b)
+		}
+		nw, err := p.w.Write(b)
+		p.pos += int64(nw)
+		if err == nil && nw < len(b) {
+			err = io.ErrShortWrite
+		}
+		werr = err
+		return err
+	})
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		return r.entryErr(i, err)
+	}
+	if !hash {
+		return nil
+	}
+	if from > 0 {
+		var head uint32
+		err := readSpan(r.ctx, f, 0, from, p.buf, func(b []byte) error {
+			head = crc32.Update(head, crc32.IEEETable, b)
+			return nil
+		})
+		if err != nil {
+			return r.entryErr(i, err)
+		}
+		crc = crc32Combine(head, crc, to-from)
+	}
+	if err := check(f); err != nil {
+		return r.entryErr(i, err)
+	}
+	r.learn(i, crc)
+	return nil
+}
+
+// central writes the part of the central directory in [pos, end).
+func (p *producer) central() error {
+	a := p.a()
+	at := a.cdOff
+	for i := range a.recs {
+		if p.pos >= p.end {
+			return nil
+		}
+		l := a.centralLen(i)
+		if at+l <= p.pos {
+			at += l
+			continue
+		}
+		crc, err := p.r.crc(i)
+		if err != nil {
+			return err
+		}
+		if err := p.emit(a.appendCentral(p.scratch[:0], i, crc), at); err != nil {
+			return err
+		}
+		at += l
+	}
+	return nil
+}
+
+// known returns entry i's CRC-32 if this archive or the shared cache
+// knows it.
+func (r *Reader) known(i int) (uint32, bool) {
+	rec := &r.a.recs[i]
+	if rec.flags&fDir != 0 || rec.size == 0 {
+		return 0, true
+	}
+	if v := rec.sum.Load(); v != 0 {
+		return uint32(v), true
+	}
+	if crc, ok := r.sums.get(sumKey(r.a.etagOf(i), rec.size)); ok {
+		rec.sum.Store(1<<32 | uint64(crc))
+		return crc, true
+	}
+	return 0, false
+}
+
+// learn records entry i's CRC-32 in the archive and the shared cache.
+func (r *Reader) learn(i int, crc uint32) {
+	rec := &r.a.recs[i]
+	rec.sum.Store(1<<32 | uint64(crc))
+	r.sums.add(sumKey(r.a.etagOf(i), rec.size), crc)
+}
+
+// crc returns entry i's CRC-32: known, stored by the backend, or computed
+// by reading the entry (once for concurrent callers).
+func (r *Reader) crc(i int) (uint32, error) {
+	if crc, ok := r.known(i); ok {
+		return crc, nil
+	}
+	rec := &r.a.recs[i]
+	crc, err := r.sums.do(r.ctx, sumKey(r.a.etagOf(i), rec.size), func() (uint32, error) {
+		f, err := r.openEntry(i)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if s, ok := f.(StoredCRC32); ok {
+			if crc, ok := s.StoredCRC32(); ok {
+				return crc, nil
+			}
+		}
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		var crc uint32
+		err = readSpan(r.ctx, f, 0, rec.size, *bp, func(b []byte) error {
+			crc = crc32.Update(crc, crc32.IEEETable, b)
+			return nil
+		})
+		if err == nil {
+			err = check(f)
+		}
+		if err != nil {
+			return 0, r.entryErr(i, err)
+		}
+		return crc, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	rec.sum.Store(1<<32 | uint64(crc))
+	return crc, nil
+}
+
+// openEntry opens file entry i and checks that it is the version listed.
+func (r *Reader) openEntry(i int) (File, error) {
+	if err := r.ctx.Err(); err != nil {
+		return nil, err
+	}
+	rec := &r.a.recs[i]
+	e := Entry{Name: r.a.entryName(i), Size: rec.size, ETag: r.a.etagOf(i)}
+	f, err := r.open.Open(r.ctx, e)
+	if err != nil {
+		return nil, fmt.Errorf("zipstream: opening %q: %w", e.Name, err)
+	}
+	if f.Size() != e.Size || f.ETag() != e.ETag {
+		f.Close()
+		return nil, fmt.Errorf("%w: %q was listed with size %d and ETag %s, opened with size %d and ETag %s",
+			ErrChanged, e.Name, e.Size, e.ETag, f.Size(), f.ETag())
+	}
+	return f, nil
+}
+
+func (r *Reader) entryErr(i int, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("%w: shorter than listed (%w)", ErrChanged, err)
+	}
+	return fmt.Errorf("zipstream: reading %q: %w", r.a.entryName(i), err)
+}
+
+func check(f File) error {
+	if c, ok := f.(Checker); ok {
+		return c.Check()
+	}
+	return nil
+}
+
+// rangeReader is rangeio.RangeReader's shape, found by type assertion.
+type rangeReader interface {
+	ReadRange(off, n int64) (io.ReadCloser, error)
+}
+
+// readSpan reads the n bytes at off of f through buf, handing each chunk
+// to fn. A file that ends early yields io.ErrUnexpectedEOF.
+func readSpan(ctx context.Context, f File, off, n int64, buf []byte, fn func([]byte) error) error {
+	if n == 0 {
+		return nil
+	}
+	if rr, ok := f.(rangeReader); ok {
+		rc, err := rr.ReadRange(off, n)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		for n > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			chunk := buf[:min(int64(len(buf)), n)]
+			nr, err := io.ReadFull(rc, chunk)
+			if nr > 0 {
+				n -= int64(nr)
+				if err := fn(chunk[:nr]); err != nil {
+					return err
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		return nil
+	}
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := buf[:min(int64(len(buf)), n)]
+		nr, err := f.ReadAt(chunk, off)
+		if nr > 0 {
+			off += int64(nr)
+			n -= int64(nr)
+			if err := fn(chunk[:nr]); err != nil {
+				return err
+			}
+		}
+		if err != nil && (n > 0 || !errors.Is(err, io.EOF)) {
+			if errors.Is(err, io.EOF) {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if nr == 0 && err == nil {
+			return io.ErrNoProgress
+		}
+	}
+	return nil
+}
