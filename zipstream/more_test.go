@@ -1,0 +1,228 @@
+package zipstream_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rangeserve/rangeserve/zipstream"
+)
+
+// TestConcurrentRequestsShareCRCs: eight archives of one listing produce
+// their central directories at once; with a shared Sums each entry is
+// read once in all.
+func TestConcurrentRequestsShareCRCs(t *testing.T) {
+	m, es := tree(t)
+	var total int64
+	for _, e := range es {
+		total += e.Size
+	}
+	sums := zipstream.NewSums(0)
+	gate := &gatedFS{memFS: m, release: make(chan struct{})}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := zipstream.Build(seq(es), zipstream.BuildOptions{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			cd, n := a.CentralDirectory()
+			errs <- a.Reader(t.Context(), gate, sums).WriteRange(io.Discard, cd, n)
+		}()
+	}
+	close(gate.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.bytesRead(); got != total {
+		t.Errorf("8 concurrent central directories read %d bytes of entries, want %d (each once)", got, total)
+	}
+	if sums.Len() == 0 {
+		t.Errorf("the shared cache holds nothing")
+	}
+}
+
+// gatedFS holds every Open until release is closed, so that concurrent
+// callers pile up on the first computation.
+type gatedFS struct {
+	*memFS
+	release chan struct{}
+}
+
+func (g *gatedFS) Open(ctx context.Context, e zipstream.Entry) (zipstream.File, error) {
+	<-g.release
+	return g.memFS.Open(ctx, e)
+}
+
+func TestCancelledContext(t *testing.T) {
+	m, es := tree(t)
+	a := build(t, es)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := a.Reader(ctx, m, nil).WriteRange(io.Discard, 0, a.Size())
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: err %v, want context.Canceled", err)
+	}
+}
+
+func TestReadRangeStopsWhenClosed(t *testing.T) {
+	m, es := tree(t)
+	a := build(t, es)
+	rc, err := a.Reader(t.Context(), m, nil).ReadRange(0, a.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(rc, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close() // the producing goroutine ends on its next write
+	if _, err := rc.Read(make([]byte, 1)); err == nil {
+		t.Errorf("read after Close: no error")
+	}
+}
+
+func TestWriteDeflate(t *testing.T) {
+	m, es := tree(t)
+	m.put("notes.md", bytes.Repeat([]byte("compress me "), 5000))
+	es = m.entries([]string{"a", "a/b", "a/empty-dir", "日本語"}, mtime)
+	var buf bytes.Buffer
+	if err := zipstream.WriteDeflate(t.Context(), &buf, seq(es), m, zipstream.DeflateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zr.File) != len(es) {
+		t.Fatalf("%d entries, want %d", len(zr.File), len(es))
+	}
+	for i, f := range zr.File {
+		e := es[i]
+		if e.Dir {
+			if f.Name != e.Name+"/" || !f.FileInfo().IsDir() {
+				t.Errorf("entry %d: %q (%v), want folder %q", i, f.Name, f.Mode(), e.Name+"/")
+			}
+			continue
+		}
+		wantMethod := zip.Store
+		if e.Size > 0 && zipstream.Compressible(e.Name) {
+			wantMethod = zip.Deflate
+		}
+		if f.Name != e.Name || f.Method != wantMethod {
+			t.Errorf("entry %d: %q method %d, want %q method %d", i, f.Name, f.Method, e.Name, wantMethod)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || sha256.Sum256(got) != sha256.Sum256(m.files[e.Name].data) {
+			t.Errorf("%s: content differs (%v)", e.Name, err)
+		}
+	}
+	if f := zr.File[len(zr.File)-1]; f.Name == "notes.md" && f.CompressedSize64*10 > f.UncompressedSize64 {
+		t.Errorf("notes.md: %d bytes compressed from %d", f.CompressedSize64, f.UncompressedSize64)
+	}
+
+	// A changed entry fails the stream.
+	for _, e := range es {
+		if !e.Dir && e.Size > 0 {
+			m.put(e.Name, []byte("other"))
+			break
+		}
+	}
+	err = zipstream.WriteDeflate(t.Context(), io.Discard, seq(es), m, zipstream.DeflateOptions{})
+	if !errors.Is(err, zipstream.ErrChanged) {
+		t.Errorf("changed entry: err %v, want ErrChanged", err)
+	}
+}
+
+func TestCompressible(t *testing.T) {
+	for name, want := range map[string]bool{
+		"a.txt": true, "dir/B.CSV": true, "x.json": true, "page.html": true, "s.svg": true,
+		"v.mp4": false, "p.jpg": false, "a.zip": false, "noext": false, "a.txt.gz": false,
+	} {
+		if got := zipstream.Compressible(name); got != want {
+			t.Errorf("Compressible(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// FuzzArchive builds archives of fuzzed names and sizes: Build accepts or
+// refuses with ErrInvalidEntry, and what it accepts archive/zip reads back
+// with the same names, sizes and bytes, the layout's size being the
+// number of bytes produced.
+func FuzzArchive(f *testing.F) {
+	f.Add("a/b.txt\nc\nd/é", uint16(3), uint16(0))
+	f.Add("x\n../y", uint16(1), uint16(9))
+	f.Add("dir/\nfile", uint16(0), uint16(1))
+	f.Fuzz(func(t *testing.T, names string, n1, n2 uint16) {
+		m := newMemFS()
+		var es []zipstream.Entry
+		seen := map[string]bool{}
+		for i, name := range strings.Split(names, "\n") {
+			if seen[name] || i > 20 {
+				continue
+			}
+			seen[name] = true
+			size := int(n1)
+			if i%2 == 1 {
+				size = int(n2)
+			}
+			size %= 2000
+			data := bytes.Repeat([]byte{byte(i)}, size)
+			m.put(name, data)
+			es = append(es, zipstream.Entry{Name: name, Size: int64(size), ETag: m.files[name].etag, ModTime: mtime})
+		}
+		a, err := zipstream.Build(seq(es), zipstream.BuildOptions{})
+		if err != nil {
+			if !errors.Is(err, zipstream.ErrInvalidEntry) {
+				t.Fatalf("Build: %v", err)
+			}
+			return
+		}
+		var buf bytes.Buffer
+		if err := a.Reader(t.Context(), m, nil).WriteRange(&buf, 0, a.Size()); err != nil {
+			t.Fatal(err)
+		}
+		if int64(buf.Len()) != a.Size() {
+			t.Fatalf("produced %d bytes, layout says %d", buf.Len(), a.Size())
+		}
+		zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatalf("archive/zip: %v", err)
+		}
+		if len(zr.File) != len(es) {
+			t.Fatalf("%d entries, want %d", len(zr.File), len(es))
+		}
+		for i, zf := range zr.File {
+			if zf.Name != es[i].Name {
+				t.Fatalf("entry %d named %q, want %q", i, zf.Name, es[i].Name)
+			}
+			rc, err := zf.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, m.files[es[i].Name].data) {
+				t.Fatalf("%q: content differs (%v)", zf.Name, err)
+			}
+		}
+	})
+}
