@@ -57,6 +57,13 @@ var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-R
 // [storage.ErrChanged] writes nothing and returns true: the caller opens
 // the object again. Otherwise it returns false, the response written.
 func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
+	return h.serveObjectAs(w, r, key, info, obj, mayRetry, "")
+}
+
+// serveObjectAs is serveObject with the Content-Disposition given (""
+// derives it from the request and the key), for a generated object such
+// as a folder's archive.
+func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool, disposition string) (again bool) {
 	hw := headerWriter{h: w.Header()}
 	useRange, done := h.preconditions(w, r, &hw, info)
 	if done {
@@ -96,7 +103,10 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 	}
 	hw.set("Accept-Ranges", "bytes")
 	hw.set("X-Content-Type-Options", "nosniff")
-	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
+	if disposition == "" {
+		disposition = ContentDisposition(dispositionKind(r), baseName(key))
+	}
+	hw.set("Content-Disposition", disposition)
 	if activeContent(ctype) {
 		hw.set("Content-Security-Policy", sandboxCSP)
 	}
