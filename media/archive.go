@@ -308,7 +308,9 @@ type archiveRangeFile struct {
 	rr rangeio.RangeReader
 }
 
-func (f *archiveRangeFile) ReadRange(off, n int64) (io.ReadCloser, error) { return f.rr.ReadRange(off, n) }
+func (f *archiveRangeFile) ReadRange(off, n int64) (io.ReadCloser, error) {
+	return f.rr.ReadRange(off, n)
+}
 
 var (
 	_ zipstream.Opener  = archiveOpener{}
