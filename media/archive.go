@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -279,8 +280,11 @@ type archiveFile struct {
 	info storage.Info
 }
 
-func (f *archiveFile) Size() int64  { return f.info.Size }
-func (f *archiveFile) ETag() string { return f.info.ETag }
+func (f *archiveFile) Size() int64 { return f.info.Size }
+
+// File returns the entry's local file, if any, for sendfile(2).
+func (f *archiveFile) File() *os.File { return fileOf(f.Object) }
+func (f *archiveFile) ETag() string   { return f.info.ETag }
 
 // Check reports a local file modified in place while it was read: its
 // open descriptor reads the new bytes, so the size and modification time

@@ -120,7 +120,8 @@ func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key stri
 	// so that a store that fails or has a newer version answers with a
 	// proper status instead of a cut transfer.
 	var stream io.ReadCloser
-	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && fileOf(obj) == nil {
+	gen, _ := obj.(rangeWriter)
+	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && fileOf(obj) == nil && gen == nil {
 		if rr, ok := obj.(rangeio.RangeReader); ok {
 			stream, err = rr.ReadRange(off, n)
 			if err != nil {
@@ -153,6 +154,8 @@ func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key stri
 		_, err = m.Write(w, obj)
 	case stream != nil:
 		_, err = rangeio.CopyStream(w, stream, n)
+	case gen != nil:
+		err = gen.WriteRange(w, off, n)
 	default:
 		err = copyBody(w, obj, off, n)
 	}
@@ -160,6 +163,14 @@ func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key stri
 		h.abort(r, key, err)
 	}
 	return false
+}
+
+// rangeWriter is implemented by generated objects (a folder's archive)
+// that write a span of themselves straight to the response, with no pipe
+// or goroutine between: single spans use it; multipart/byteranges reads
+// each part through the object's ReadRange.
+type rangeWriter interface {
+	WriteRange(w io.Writer, off, n int64) error
 }
 
 // fileOf returns obj's local file (sent with sendfile), or nil.

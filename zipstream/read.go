@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"sync"
 )
 
@@ -30,7 +31,10 @@ func (f OpenerFunc) Open(ctx context.Context, e Entry) (File, error) { return f(
 // A File may also offer, found by type assertion:
 // ReadRange(off, n int64) (io.ReadCloser, error), one stream per span
 // (rangeio.RangeReader's shape, as storage/s3 objects have it);
-// [StoredCRC32]; and [Checker].
+// File() *os.File (storage.Filer's shape), a local file whose bytes are
+// sent with sendfile(2) when the writer is an HTTP response and the
+// CRC-32 is already known (the archive then moves the file's offset);
+// [StoredCRC32]; and [Checker], called after every span of data read.
 type File interface {
 	io.ReaderAt
 	io.Closer
@@ -232,6 +236,17 @@ func (p *producer) data(i int, from, to int64) error {
 	rec := &r.a.recs[i]
 	_, known := r.known(i)
 	hash := !known && to == rec.size
+	if !hash {
+		if err := p.sendFile(f, from, to-from); err != errNoSendfile {
+			if err == nil {
+				err = check(f)
+			}
+			if err != nil {
+				return r.entryErr(i, err)
+			}
+			return nil
+		}
+	}
 	var crc uint32
 	var werr error
 	err = readSpan(r.ctx, f, from, to-from, p.buf, func(b []byte) error {
@@ -253,6 +268,9 @@ func (p *producer) data(i int, from, to int64) error {
 		return r.entryErr(i, err)
 	}
 	if !hash {
+		if err := check(f); err != nil {
+			return r.entryErr(i, err)
+		}
 		return nil
 	}
 	if from > 0 {
@@ -271,6 +289,39 @@ func (p *producer) data(i int, from, to int64) error {
 	}
 	r.learn(i, crc)
 	return nil
+}
+
+// errNoSendfile reports that sendFile cannot be used.
+var errNoSendfile = errors.New("zipstream: no sendfile")
+
+// osFiler is the shape of storage.Filer: an entry backed by a local file.
+type osFiler interface {
+	File() *os.File
+}
+
+// sendFile copies n bytes at off of f's local file to w, through w's
+// io.ReaderFrom: net/http's response writer turns that into sendfile(2).
+// It returns errNoSendfile, having written nothing, when f has no local
+// file or w no ReadFrom.
+func (p *producer) sendFile(f File, off, n int64) error {
+	fl, ok := f.(osFiler)
+	if !ok {
+		return errNoSendfile
+	}
+	rf, ok := p.w.(io.ReaderFrom)
+	osf := fl.File()
+	if !ok || osf == nil {
+		return errNoSendfile
+	}
+	if _, err := osf.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	nw, err := rf.ReadFrom(&io.LimitedReader{R: osf, N: n})
+	p.pos += nw
+	if err == nil && nw < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // central writes the part of the central directory in [pos, end).
