@@ -34,7 +34,7 @@ func TestImportRules(t *testing.T) {
 		"internal/testenv": {"github.com/minio/minio-go/v7"},
 		"media":            {"github.com/h2non/filetype"},
 		"rangeio":          {"golang.org/x/sync"},
-		"zipstream":        {"golang.org/x/sync", "github.com/hashicorp/golang-lru/v2"},
+		"zipstream":        {"github.com/hashicorp/golang-lru/v2"},
 	}
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
 	if err != nil {

@@ -31,9 +31,13 @@
 // download reads every entry exactly once), from a [Sums] cache shared by
 // the archives of one backend (bounded, keyed by each entry's ETag and
 // size), from a checksum the backend stored ([StoredCRC32]), or are
-// computed by reading the entry; concurrent requests for the same entry
-// share one computation. An entry streamed from the middle computes the
-// CRC-32 of the part it streams and reads only the part before it.
+// learnt from the entry's bytes. Every span of data a response streams is
+// hashed on the way and kept as a piece; pieces of one entry from
+// different requests are combined (crc32_combine), so the segments of a
+// segmented download add up to whole CRC-32s, and a request that needs a
+// CRC-32 reads only what no piece covers, waiting for spans other
+// requests are streaming at that moment (unless they stall). Once an
+// entry's CRC-32 is known, a local file's data is sent with sendfile(2).
 //
 // # Consistency
 //
@@ -53,7 +57,8 @@
 // about 1.2 MB) for as long as a response uses it; [BuildOptions.MaxEntries]
 // bounds it. Producing bytes takes a constant amount more (one 256 KiB
 // buffer, one open entry at a time), whatever the range. A [Sums] cache
-// holds at most its capacity of CRC-32s (about 100 bytes each).
+// holds at most its capacity of CRC-32s (about 100 bytes each) and
+// follows at most 4,096 entries being learnt piece by piece.
 //
 // zipstream imports nothing of rangeserve's: it knows entries by name
 // and reads them through [Opener]. It does not list folders, decide who

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+		"io"
 	"os"
+	"strconv"
 	"sync"
 )
 
@@ -83,6 +83,9 @@ type Reader struct {
 	ctx  context.Context
 	open Opener
 	sums *Sums
+
+	localOnce sync.Once
+	local     *Sums // for entries sums cannot share
 }
 
 // Reader returns a Reader of a's bytes whose reads are bounded by ctx:
@@ -223,9 +226,9 @@ func (p *producer) entry(i int) error {
 
 func (p *producer) a() *Archive { return p.r.a }
 
-// data writes bytes [from, to) of file entry i. When they reach the end of
-// the data and its CRC-32 is not known yet, it computes it from the bytes
-// written and, if from > 0, the bytes before them.
+// data writes bytes [from, to) of file entry i. When its CRC-32 is not
+// known yet, the bytes are hashed on the way and recorded as a piece of
+// it (see [Sums]); otherwise a local file is sent with sendfile.
 func (p *producer) data(i int, from, to int64) error {
 	r := p.r
 	f, err := r.openEntry(i)
@@ -234,9 +237,8 @@ func (p *producer) data(i int, from, to int64) error {
 	}
 	defer f.Close()
 	rec := &r.a.recs[i]
-	_, known := r.known(i)
-	hash := !known && to == rec.size
-	if !hash {
+	var sp *span
+	if _, known := r.known(i); known {
 		if err := p.sendFile(f, from, to-from); err != errNoSendfile {
 			if err == nil {
 				err = check(f)
@@ -246,12 +248,14 @@ func (p *producer) data(i int, from, to int64) error {
 			}
 			return nil
 		}
+	} else {
+		sums, key := r.sumsFor(i)
+		sp = sums.begin(key, from, to)
 	}
-	var crc uint32
 	var werr error
 	err = readSpan(r.ctx, f, from, to-from, p.buf, func(b []byte) error {
-		if hash {
-			crc = crc32.Update(crc, crc32.IEEETable, b)
+		if sp != nil {
+			sp.advance(b)
 		}
 		nw, err := p.w.Write(b)
 		p.pos += int64(nw)
@@ -261,34 +265,29 @@ func (p *producer) data(i int, from, to int64) error {
 		werr = err
 		return err
 	})
-	if werr != nil {
-		return werr
+	// The bytes read are the listed version's unless reading failed or
+	// the file reports a change; a failed write (the client left) leaves
+	// what was hashed valid.
+	valid := werr != nil || err == nil
+	if werr == nil && err != nil {
+		err = r.entryErr(i, err)
 	}
-	if err != nil {
-		return r.entryErr(i, err)
-	}
-	if !hash {
-		if err := check(f); err != nil {
-			return r.entryErr(i, err)
+	if valid {
+		if cerr := check(f); cerr != nil {
+			valid = false
+			if err == nil {
+				err = r.entryErr(i, cerr)
+			}
 		}
-		return nil
 	}
-	if from > 0 {
-		var head uint32
-		err := readSpan(r.ctx, f, 0, from, p.buf, func(b []byte) error {
-			head = crc32.Update(head, crc32.IEEETable, b)
-			return nil
-		})
-		if err != nil {
-			return r.entryErr(i, err)
+	if sp != nil {
+		if !valid {
+			sp.abandon()
+		} else if crc, done := sp.finish(rec.size); done {
+			r.learn(i, crc)
 		}
-		crc = crc32Combine(head, crc, to-from)
 	}
-	if err := check(f); err != nil {
-		return r.entryErr(i, err)
-	}
-	r.learn(i, crc)
-	return nil
+	return err
 }
 
 // errNoSendfile reports that sendFile cannot be used.
@@ -359,57 +358,88 @@ func (r *Reader) known(i int) (uint32, bool) {
 	if v := rec.sum.Load(); v != 0 {
 		return uint32(v), true
 	}
-	if crc, ok := r.sums.get(sumKey(r.a.etagOf(i), rec.size)); ok {
+	sums, key := r.sumsFor(i)
+	if crc, ok := sums.get(key); ok {
 		rec.sum.Store(1<<32 | uint64(crc))
 		return crc, true
 	}
 	return 0, false
 }
 
-// learn records entry i's CRC-32 in the archive and the shared cache.
-func (r *Reader) learn(i int, crc uint32) {
+// sumsFor returns where entry i's CRC-32 is learnt: the shared Sums under
+// its version's key, or, for an entry without a strong ETag (or no shared
+// Sums), this Reader's own under the entry's index.
+func (r *Reader) sumsFor(i int) (*Sums, string) {
 	rec := &r.a.recs[i]
-	rec.sum.Store(1<<32 | uint64(crc))
-	r.sums.add(sumKey(r.a.etagOf(i), rec.size), crc)
+	if key := sumKey(r.a.etagOf(i), rec.size); key != "" && r.sums != nil {
+		return r.sums, key
+	}
+	r.localOnce.Do(func() { r.local = NewSums(localSums) })
+	return r.local, "#" + strconv.Itoa(i)
 }
 
-// crc returns entry i's CRC-32: known, stored by the backend, or computed
-// by reading the entry (once for concurrent callers).
+// localSums is the capacity of a Reader's own Sums.
+const localSums = 1024
+
+// learn records entry i's CRC-32 in the archive.
+func (r *Reader) learn(i int, crc uint32) {
+	r.a.recs[i].sum.Store(1<<32 | uint64(crc))
+}
+
+// storedCRC carries a CRC-32 the backend stored out of Sums.whole.
+type storedCRC uint32
+
+func (storedCRC) Error() string { return "zipstream: stored CRC-32" }
+
+// crc returns entry i's CRC-32: known, stored by the backend, or learnt
+// from the entry's bytes, reading only what no other request is streaming
+// (see [Sums]).
 func (r *Reader) crc(i int) (uint32, error) {
 	if crc, ok := r.known(i); ok {
 		return crc, nil
 	}
 	rec := &r.a.recs[i]
-	crc, err := r.sums.do(r.ctx, sumKey(r.a.etagOf(i), rec.size), func() (uint32, error) {
-		f, err := r.openEntry(i)
-		if err != nil {
-			return 0, err
+	sums, key := r.sumsFor(i)
+	var f File
+	defer func() {
+		if f != nil {
+			f.Close()
 		}
-		defer f.Close()
-		if s, ok := f.(StoredCRC32); ok {
-			if crc, ok := s.StoredCRC32(); ok {
-				return crc, nil
+	}()
+	crc, err := sums.whole(r.ctx, key, rec.size, func(sp *span, off, n int64) error {
+		if f == nil {
+			var err error
+			if f, err = r.openEntry(i); err != nil {
+				return err
+			}
+			if s, ok := f.(StoredCRC32); ok {
+				if crc, ok := s.StoredCRC32(); ok {
+					return storedCRC(crc)
+				}
 			}
 		}
 		bp := copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(bp)
-		var crc uint32
-		err = readSpan(r.ctx, f, 0, rec.size, *bp, func(b []byte) error {
-			crc = crc32.Update(crc, crc32.IEEETable, b)
+		err := readSpan(r.ctx, f, off, n, *bp, func(b []byte) error {
+			sp.advance(b)
 			return nil
 		})
 		if err == nil {
 			err = check(f)
 		}
 		if err != nil {
-			return 0, r.entryErr(i, err)
+			return r.entryErr(i, err)
 		}
-		return crc, nil
+		return nil
 	})
+	if s, ok := err.(storedCRC); ok {
+		crc, err = uint32(s), nil
+		sums.add(key, crc)
+	}
 	if err != nil {
 		return 0, err
 	}
-	rec.sum.Store(1<<32 | uint64(crc))
+	r.learn(i, crc)
 	return crc, nil
 }
 
