@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-		"io"
+	"io"
 	"os"
 	"strconv"
 	"sync"

@@ -1,7 +1,7 @@
 package zipstream
 
 import (
-		"context"
+	"context"
 	"hash/crc32"
 	"slices"
 	"sort"
