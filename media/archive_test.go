@@ -438,3 +438,18 @@ func (o *countingObject) ReadAt(p []byte, off int64) (int, error) {
 	o.n.Add(int64(n))
 	return n, err
 }
+
+func TestArchiveReportsStrategy(t *testing.T) {
+	root, _ := archiveTree(t, 1000)
+	_, h := localHandler(t, root, media.Options{})
+	for _, tgt := range []string{"/m/album/?archive=zip", "/m/album/?archive=zip&deflate=1"} {
+		var o media.Outcome
+		req := httptest.NewRequest("GET", tgt, nil)
+		req = req.WithContext(media.WithOutcome(req.Context(), &o))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || o.Strategy != media.StrategyArchive {
+			t.Errorf("%s: status %d, strategy %q; want 200, %q", tgt, rec.Code, o.Strategy, media.StrategyArchive)
+		}
+	}
+}

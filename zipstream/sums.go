@@ -1,6 +1,7 @@
 package zipstream
 
 import (
+	"cmp"
 	"context"
 	"hash/crc32"
 	"slices"
@@ -203,8 +204,17 @@ func (p *partial) add(q piece) {
 		}
 		merged = append(merged, d)
 	}
+	if len(merged) > maxPieces {
+		// Many small ranges of one entry: keep the longest pieces.
+		slices.SortFunc(merged, func(a, b piece) int { return cmp.Compare(b.n, a.n) })
+		merged = merged[:maxPieces]
+		slices.SortFunc(merged, func(a, b piece) int { return cmp.Compare(a.off, b.off) })
+	}
 	p.done = merged
 }
+
+// maxPieces bounds the pieces kept per entry.
+const maxPieces = 32
 
 // whole returns the CRC-32 of key's size bytes: cached, combined from the
 // pieces, waiting for spans being hashed that cover what is missing, and
