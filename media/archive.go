@@ -111,8 +111,8 @@ func (h *Handler) checkFolder(ctx context.Context, key string) error {
 
 // archiveFail answers an archive that could not be listed.
 func (h *Handler) archiveFail(w http.ResponseWriter, r *http.Request, key string, err error) {
-	if errors.Is(err, zipstream.ErrTooManyEntries) {
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: folder too large to archive (Options.ArchiveMaxEntries)",
+	if errors.Is(err, zipstream.ErrTooManyEntries) || errors.Is(err, errArchiveTooDeep) {
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: folder too large to archive (Options.ArchiveMaxEntries, or nested too deep)",
 			slog.String("key", key), slog.Any("err", err))
 		writeStatus(w, r, http.StatusForbidden)
 		return
@@ -146,8 +146,12 @@ func (h *Handler) archiveEntries(ctx context.Context, l storage.Lister, root str
 	}
 	return func(yield func(zipstream.Entry, error) bool) {
 		seen := 0
-		var walk func(dir string) bool
-		walk = func(dir string) bool {
+		var walk func(dir string, depth int) bool
+		walk = func(dir string, depth int) bool {
+			if depth > maxArchiveDepth {
+				yield(zipstream.Entry{}, fmt.Errorf("%w: folders nested deeper than %d levels under %q (a symbolic link loop?)", errArchiveTooDeep, maxArchiveDepth, root))
+				return false
+			}
 			var infos []storage.Info
 			for info, err := range l.List(ctx, dir) {
 				if err != nil {
@@ -175,15 +179,24 @@ func (h *Handler) archiveEntries(ctx context.Context, l storage.Lister, root str
 				if !yield(e, nil) {
 					return false
 				}
-				if info.IsDir && !walk(info.Key) {
+				if info.IsDir && !walk(info.Key, depth+1) {
 					return false
 				}
 			}
 			return true
 		}
-		walk(root)
+		walk(root, 0)
 	}
 }
+
+// maxArchiveDepth bounds the nesting of folders in an archive: a symbolic
+// link to a parent folder (allowed when relative and beneath the root)
+// would otherwise be followed until the kernel's limit of 40 links in a
+// path, duplicating the tree at every level.
+const maxArchiveDepth = 32
+
+// errArchiveTooDeep reports folders nested deeper than maxArchiveDepth.
+var errArchiveTooDeep = errors.New("media: folders nested too deep to archive")
 
 // serveDeflated streams the archive with its text entries deflated: no
 // length is known, so no Content-Length, ETag or ranges. The folder's
