@@ -305,3 +305,30 @@ func TestLocalFilesThroughReadFrom(t *testing.T) {
 		t.Errorf("range through ReadFrom differs")
 	}
 }
+
+// TestRangeReadsOnlyWhatItNeeds: a range over the first central directory
+// record reads the first file and no other.
+func TestRangeReadsOnlyWhatItNeeds(t *testing.T) {
+	m, es := tree(t)
+	a := build(t, es)
+	first := -1
+	for i := range a.Len() {
+		if p := a.Entry(i); !p.Dir && p.Size > 0 {
+			first = i
+			break
+		}
+	}
+	cd, _ := a.CentralDirectory()
+	// Records of the folders and empty files before it, and its own.
+	var end int64 = cd
+	for i := 0; i <= first; i++ {
+		p := a.Entry(i)
+		end += 46 + int64(len(p.Name)) + 9
+	}
+	if err := a.Reader(t.Context(), m, nil).WriteRange(io.Discard, cd, end-cd); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.bytesRead(), a.Entry(first).Size; got != want {
+		t.Errorf("the first %d central records read %d bytes, want %d (%s only)", first+1, got, want, a.Entry(first).Name)
+	}
+}

@@ -161,7 +161,8 @@ func (r *Reader) WriteRange(w io.Writer, off, n int64) error {
 		}
 	}
 	if p.pos < p.end {
-		return p.emit(a.appendEnd(p.scratch[:0]), a.cdOff+a.cdSize)
+		p.scratch = a.appendEnd(p.scratch[:0])
+		return p.emit(p.scratch, a.cdOff+a.cdSize)
 	}
 	return nil
 }
@@ -191,7 +192,6 @@ func (p *producer) emit(b []byte, at int64) error {
 	if err == nil && int64(nw) < to-from {
 		err = io.ErrShortWrite
 	}
-	p.scratch = b[:0]
 	return err
 }
 
@@ -202,7 +202,8 @@ func (p *producer) entry(i int) error {
 	data := r.off + a.localLen(i)
 	desc := data + r.size
 	if p.pos < data {
-		if err := p.emit(a.appendLocal(p.scratch[:0], i), r.off); err != nil {
+		p.scratch = a.appendLocal(p.scratch[:0], i)
+		if err := p.emit(p.scratch, r.off); err != nil {
 			return err
 		}
 	}
@@ -219,7 +220,8 @@ func (p *producer) entry(i int) error {
 		if err != nil {
 			return err
 		}
-		return p.emit(a.appendDescriptor(p.scratch[:0], i, crc), desc)
+		p.scratch = a.appendDescriptor(p.scratch[:0], i, crc)
+		return p.emit(p.scratch, desc)
 	}
 	return nil
 }
@@ -323,29 +325,41 @@ func (p *producer) sendFile(f File, off, n int64) error {
 	return err
 }
 
-// central writes the part of the central directory in [pos, end).
+// central writes the part of the central directory in [pos, end),
+// records gathered into writes of about 64 KiB.
 func (p *producer) central() error {
 	a := p.a()
 	at := a.cdOff
+	batch, batchAt := p.buf[:0], int64(-1)
 	for i := range a.recs {
-		if p.pos >= p.end {
-			return nil
-		}
 		l := a.centralLen(i)
 		if at+l <= p.pos {
 			at += l
 			continue
 		}
+		if at >= p.end {
+			break
+		}
 		crc, err := p.r.crc(i)
 		if err != nil {
 			return err
 		}
-		if err := p.emit(a.appendCentral(p.scratch[:0], i, crc), at); err != nil {
-			return err
+		if batchAt < 0 {
+			batchAt = at
 		}
+		batch = a.appendCentral(batch, i, crc)
 		at += l
+		if len(batch) >= 64<<10 {
+			if err := p.emit(batch, batchAt); err != nil {
+				return err
+			}
+			batch, batchAt = p.buf[:0], -1
+		}
 	}
-	return nil
+	if batchAt < 0 {
+		return nil
+	}
+	return p.emit(batch, batchAt)
 }
 
 // known returns entry i's CRC-32 if this archive or the shared cache
