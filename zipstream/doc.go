@@ -52,13 +52,16 @@
 //
 // # Memory
 //
-// An Archive holds a compact table: about 40 bytes plus the entry's name
-// and ETag per entry (10,000 files with 40-byte names and ETags take
-// about 1.2 MB) for as long as a response uses it; [BuildOptions.MaxEntries]
-// bounds it. Producing bytes takes a constant amount more (one 256 KiB
-// buffer, one open entry at a time), whatever the range. A [Sums] cache
-// holds at most its capacity of CRC-32s (about 100 bytes each) and
-// follows at most 4,096 entries being learnt piece by piece.
+// The central directory at the end of a ZIP archive names every entry,
+// so the archive must know them all: an Archive holds a compact table of
+// 48 bytes plus the entry's name and ETag per entry (10,000 files with
+// 40-byte names and ETags take about 1.3 MB, up to twice that while the
+// table grows) for as long as a response uses it, and nothing else per
+// entry; [BuildOptions.MaxEntries] bounds it. Producing bytes takes a
+// constant amount more (one 256 KiB buffer, one open entry at a time),
+// whatever the range. A [Sums] cache holds at most its capacity of
+// CRC-32s (about 100 bytes each) and follows at most 4,096 entries being
+// learnt piece by piece, 32 pieces each.
 //
 // zipstream imports nothing of rangeserve's: it knows entries by name
 // and reads them through [Opener]. It does not list folders, decide who
