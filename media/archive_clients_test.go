@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -206,4 +207,38 @@ func archiveCutProxy(t *testing.T, base string, limit int64) string {
 		}
 	}()
 	return "http://" + l.Addr().String()
+}
+
+// TestArchiveClientLeaves: clients that leave in the middle of a whole
+// archive, a range and a multipart response leave no goroutine behind.
+func TestArchiveClientLeaves(t *testing.T) {
+	root, _ := archiveTree(t, 12<<20)
+	_, h := localHandler(t, root, media.Options{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	url := srv.URL + "/m/album/?archive=zip"
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	base := runtime.NumGoroutine()
+	for _, rng := range []string{"", "bytes=1000-", "bytes=0-10,2000000-"} {
+		req, _ := http.NewRequest("GET", url, nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.CopyN(io.Discard, resp.Body, 1<<20); err != nil {
+			t.Fatalf("range %q: %v", rng, err)
+		}
+		resp.Body.Close() // leaves with most of the body unread
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before the clients came:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
 }
