@@ -295,6 +295,16 @@ type archiveFile struct {
 
 func (f *archiveFile) Size() int64 { return f.info.Size }
 
+// StoredCRC32 passes on the CRC-32 of the whole object a backend stored
+// (an object's implementing [zipstream.StoredCRC32]), so that it need not
+// be computed.
+func (f *archiveFile) StoredCRC32() (uint32, bool) {
+	if s, ok := f.Object.(zipstream.StoredCRC32); ok {
+		return s.StoredCRC32()
+	}
+	return 0, false
+}
+
 // File returns the entry's local file, if any, for sendfile(2).
 func (f *archiveFile) File() *os.File { return fileOf(f.Object) }
 func (f *archiveFile) ETag() string   { return f.info.ETag }
@@ -330,7 +340,8 @@ func (f *archiveRangeFile) ReadRange(off, n int64) (io.ReadCloser, error) {
 }
 
 var (
-	_ zipstream.Opener  = archiveOpener{}
-	_ zipstream.Checker = (*archiveFile)(nil)
-	_ storage.Object    = (*archiveObject)(nil)
+	_ zipstream.Opener      = archiveOpener{}
+	_ zipstream.Checker     = (*archiveFile)(nil)
+	_ zipstream.StoredCRC32 = (*archiveFile)(nil)
+	_ storage.Object        = (*archiveObject)(nil)
 )

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"mime"
@@ -503,4 +504,56 @@ func TestArchiveInDelegatingModes(t *testing.T) {
 		t.Fatalf("x-accel mode: status %d, X-Accel-Redirect %q", rec.Code, rec.Header().Get("X-Accel-Redirect"))
 	}
 	readZip(t, rec.Body.Bytes(), files, albumDirs)
+}
+
+// crcBackend's objects report a stored CRC-32 (as an S3 object uploaded
+// with a CRC32 checksum could), which the archive uses instead of reading.
+type crcBackend struct {
+	*local.Backend
+	crcs map[string]uint32
+	read atomic.Int64
+}
+
+func (b *crcBackend) Open(ctx context.Context, key string) (storage.Object, error) {
+	obj, err := b.Backend.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	crc, ok := b.crcs[key]
+	return &crcObject{countingObject: countingObject{Object: obj, n: &b.read}, crc: crc, ok: ok}, nil
+}
+
+type crcObject struct {
+	countingObject
+	crc uint32
+	ok  bool
+}
+
+func (o *crcObject) StoredCRC32() (uint32, bool) { return o.crc, o.ok }
+
+func TestArchiveStoredCRC32(t *testing.T) {
+	root, files := archiveTree(t, 300<<10)
+	b, err := local.New(local.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cb := &crcBackend{Backend: b, crcs: map[string]uint32{}}
+	for name, data := range files {
+		cb.crcs["album/"+name] = crc32.ChecksumIEEE(data)
+	}
+	h := http.StripPrefix("/m", newHandler(t, cb, media.Options{}))
+	full := serve(h, "GET", "/m/album/?archive=zip", nil)
+	size := full.Body.Len()
+	cb.read.Store(0)
+	// A fresh handler (empty cache): the central directory comes from
+	// the stored checksums, without reading any file.
+	h2 := http.StripPrefix("/m", newHandler(t, cb, media.Options{}))
+	rec := serve(h2, "GET", "/m/album/?archive=zip", map[string]string{"Range": fmt.Sprintf("bytes=%d-", size-1000)})
+	if rec.Code != http.StatusPartialContent || !bytes.Equal(rec.Body.Bytes(), full.Body.Bytes()[size-1000:]) {
+		t.Fatalf("tail: status %d, differs", rec.Code)
+	}
+	if got := cb.read.Load(); got != 0 {
+		t.Errorf("with stored CRC-32s the central directory read %d bytes, want 0", got)
+	}
 }
