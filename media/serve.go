@@ -57,12 +57,13 @@ var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-R
 // [storage.ErrChanged] writes nothing and returns true: the caller opens
 // the object again. Otherwise it returns false, the response written.
 func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
+	report(r.Context(), StrategyServe)
 	return h.serveObjectAs(w, r, key, info, obj, mayRetry, "")
 }
 
 // serveObjectAs is serveObject with the Content-Disposition given (""
-// derives it from the request and the key), for a generated object such
-// as a folder's archive.
+// derives it from the request and the key) and no strategy reported, for
+// a generated object such as a folder's archive.
 func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool, disposition string) (again bool) {
 	hw := headerWriter{h: w.Header()}
 	useRange, done := h.preconditions(w, r, &hw, info)
