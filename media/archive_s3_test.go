@@ -30,7 +30,7 @@ func TestArchiveS3(t *testing.T) {
 	m.Put(t, bucket, "other.txt", []byte("outside the folder"), "")
 	b, err := s3.New(t.Context(), s3.Options{
 		Endpoint: m.Endpoint, Bucket: bucket, AccessKey: m.AccessKey, SecretKey: m.SecretKey,
-		PathStyle: true, Timeout: 10 * time.Second,
+		PathStyle: true, DisableTLS: true, Timeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
