@@ -280,6 +280,20 @@ func (o archiveOpener) Open(ctx context.Context, e zipstream.Entry) (zipstream.F
 	if err != nil {
 		return nil, err
 	}
+	if info := obj.Info(); (info.ETag != e.ETag || info.Size != e.Size) && info.Size > 0 {
+		// A backend that remembers metadata for a moment (S3's stat TTL)
+		// may describe an older version than the listing did; a read
+		// pinned to it fails with storage.ErrChanged and drops what the
+		// backend remembered: open it again, once. Otherwise the
+		// version differs (zipstream reports it).
+		var b [1]byte
+		if _, rerr := obj.ReadAt(b[:], 0); errors.Is(rerr, storage.ErrChanged) {
+			obj.Close()
+			if obj, err = o.h.b.Open(ctx, key); err != nil {
+				return nil, err
+			}
+		}
+	}
 	f := archiveFile{Object: obj, info: obj.Info()}
 	if rr, ok := obj.(rangeio.RangeReader); ok {
 		return &archiveRangeFile{archiveFile: f, rr: rr}, nil
