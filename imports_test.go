@@ -18,6 +18,7 @@ func TestImportRules(t *testing.T) {
 	// allowed lists, per package, the packages of ours it may import.
 	allowed := map[string][]string{
 		"rangeio":          {},
+		"mp4":              {},
 		"storage":          {},
 		"auth":             {"storage"},
 		"static":           {},
