@@ -89,11 +89,11 @@ func TestReadAt(t *testing.T) {
 
 func TestVirtualETag(t *testing.T) {
 	for in, want := range map[string]string{
-		`"abc"`:   `"abc-fs1"`,
-		`W/"abc"`: `W/"abc-fs1"`,
-		`abc`:     `"abc-fs1"`,
-		`""`:      `"-fs1"`,
-		``:        ``,
+		`"abc"`:                                `"abc-fs1"`,
+		`W/"abc"`:                              `W/"abc-fs1"`,
+		`abc`:                                  `"abc-fs1"`,
+		`""`:                                   `"-fs1"`,
+		``:                                     ``,
 		`"d41d8cd98f00b204e9800998ecf8427e-3"`: `"d41d8cd98f00b204e9800998ecf8427e-3-fs1"`,
 	} {
 		if got := mp4.VirtualETag(in); got != want {

@@ -179,7 +179,7 @@ func TestPlanUnchanged(t *testing.T) {
 		{"iloc", slices.Concat(f, md, moov(trak(stco(40)), box("meta", full(0, 0), box("iloc", full(0, 0))))), mp4.Options{}, mp4.ErrUnsupported},
 		{"cmov", slices.Concat(f, md, moov(box("cmov"))), mp4.Options{}, mp4.ErrUnsupported},
 		{"chunk offset in the moov", slices.Concat(f, md, moov(trak(stco(60)))), mp4.Options{}, mp4.ErrUnsupported},
-		{"chunk offset past the end", slices.Concat(f, md, moov(trak(stco(1 << 20)))), mp4.Options{}, mp4.ErrUnsupported},
+		{"chunk offset past the end", slices.Concat(f, md, moov(trak(stco(1<<20)))), mp4.Options{}, mp4.ErrUnsupported},
 		{"too deep", slices.Concat(f, md, moov(trak(stco(40)), nest("udta", 20))), mp4.Options{}, mp4.ErrUnsupported},
 		{"too many top-level boxes", slices.Concat(f, md, bytes.Repeat(box("free"), 1100), mv), mp4.Options{}, mp4.ErrUnsupported},
 		{"truncated moov", slices.Concat(f, md, mv[:len(mv)-1]), mp4.Options{}, &mp4.FormatError{}},
