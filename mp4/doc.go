@@ -11,10 +11,11 @@
 // chunk offset of every track (stco, co64) is mapped from its position in
 // the source to its position in the virtual file; a 32-bit stco whose
 // offsets would no longer fit becomes a co64, which makes the moov larger,
-// so the layout is computed to a fixed point. Only the rewritten moov is
-// held in memory; every other byte of the virtual file is a range of the
-// source ([Segment]), so a server can still send those ranges with
-// sendfile(2) or one ranged request per span ([Layout.Spans]).
+// so the layout is computed to a fixed point. Only the rewritten moov, and
+// the few bytes of ftyp before it, are held in memory; every other byte of
+// the virtual file is a range of the source ([Segment]), usually one, so a
+// server can still send it with sendfile(2) or one ranged request per
+// span ([Layout.Spans]).
 //
 // Files this package does not need to or cannot rewrite safely are
 // reported, never half-rewritten: every such error matches [ErrUnchanged]

@@ -209,17 +209,19 @@ func (m *moov) newSize() int64 {
 	return n
 }
 
-// rewrite returns the moov of the virtual file: the source moov with every
-// chunk offset passed through mapOff, the stco boxes marked to64 turned
-// into co64, and the sizes of the boxes enclosing them adjusted.
-func (m *moov) rewrite(mapOff func(uint64) uint64) ([]byte, error) {
+// rewrite returns head followed by the moov of the virtual file: the
+// source moov with every chunk offset passed through mapOff, the stco
+// boxes marked to64 turned into co64, and the sizes of the boxes enclosing
+// them adjusted.
+func (m *moov) rewrite(head []byte, mapOff func(uint64) uint64) ([]byte, error) {
 	growth := make([]int64, len(m.containers))
 	for i := range m.tables {
 		for _, p := range m.tables[i].parents {
 			growth[p] += m.tables[i].growth()
 		}
 	}
-	out := make([]byte, 0, m.newSize())
+	out := make([]byte, 0, int64(len(head))+m.newSize())
+	out = append(out, head...)
 	pos := int64(0) // bytes of buf consumed
 	ci, ti := 0, 0
 	// Container headers and tables never overlap; walk them in the order

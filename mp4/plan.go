@@ -16,6 +16,12 @@ const (
 	maxMoovBoxes = 1 << 16 // boxes visited inside moov
 	maxDepth     = 16      // nesting inside moov (moov/trak/mdia/minf/stbl/stco is 6)
 	maxTracks    = 1024    // chunk offset tables (one per track)
+
+	// maxFtypInMemory is the largest ftyp box copied into the in-memory
+	// segment with the new moov (real ones have 20 to 40 bytes), so that
+	// the virtual file is one segment in memory and one range of the
+	// source: a server then reads the source in one span per response.
+	maxFtypInMemory = 4096
 )
 
 // Options bound [Plan]. The zero value is ready to use.
@@ -131,14 +137,22 @@ func Plan(r io.ReaderAt, size int64, opts Options) (*Layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	return plan(top, m, size)
+	var head []byte
+	if top.ftyp != nil && top.ftyp.size <= maxFtypInMemory {
+		head = make([]byte, top.ftyp.size)
+		if err := readFull(r, head, 0); err != nil {
+			return nil, err
+		}
+	}
+	return plan(top, m, head, size)
 }
 
 // plan computes the layout to a fixed point: the moov grows when an stco
 // must become a co64, which moves the media data further, which may push
 // another stco's offsets past 32 bits. Conversions only ever increase, so
-// this ends after at most len(m.tables)+1 rounds.
-func plan(top topLevel, m *moov, size int64) (*Layout, error) {
+// this ends after at most len(m.tables)+1 rounds. head, when not nil, is
+// the source's ftyp box, held in memory in front of the new moov.
+func plan(top topLevel, m *moov, head []byte, size int64) (*Layout, error) {
 	pm := newPosMap(top, size)
 	// Every chunk offset must lie in a byte of the source that the
 	// virtual file keeps (not in the old moov, not past the end).
@@ -170,11 +184,11 @@ func plan(top topLevel, m *moov, size int64) (*Layout, error) {
 		}
 	}
 	moovLen := m.newSize()
-	out, err := m.rewrite(func(off uint64) uint64 { return pm.mapOff(off, moovLen) })
+	out, err := m.rewrite(head, func(off uint64) uint64 { return pm.mapOff(off, moovLen) })
 	if err != nil {
 		return nil, err
 	}
-	return pm.layout(out), nil
+	return pm.layout(out, head != nil), nil
 }
 
 // posMap maps source offsets to virtual ones. The virtual file is: the
@@ -233,16 +247,21 @@ func (pm *posMap) mapOff(off uint64, moovLen int64) uint64 {
 	return v
 }
 
-// layout lays out the virtual file around the new moov bytes.
-func (pm *posMap) layout(moov []byte) *Layout {
+// layout lays out the virtual file around the new moov bytes, which start
+// with the ftyp box when withFtyp is set.
+func (pm *posMap) layout(moov []byte, withFtyp bool) *Layout {
 	l := &Layout{}
+	runs := pm.runs
+	if withFtyp {
+		runs = runs[1:] // the ftyp run, always the first
+	}
 	add := func(s Segment) {
 		s.Off = l.Size
 		l.Segments = append(l.Segments, s)
 		l.Size += s.Len
 	}
 	placed := false
-	for _, r := range pm.runs {
+	for _, r := range runs {
 		if r.after && !placed {
 			add(Segment{Len: int64(len(moov)), Data: moov})
 			placed = true
