@@ -24,7 +24,7 @@ func TestImportRules(t *testing.T) {
 		"static":           {},
 		"storage/local":    {"storage", "rangeio"},
 		"storage/s3":       {"storage", "rangeio"},
-		"media":            {"storage", "rangeio"},
+		"media":            {"storage", "rangeio", "mp4"},
 		"internal/testenv": {},
 		"":                 {},
 	}

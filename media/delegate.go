@@ -31,6 +31,9 @@ func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 	if !ok {
 		return
 	}
+	if h.mayNeedFaststart(r, key, info) && h.serveOpened(w, r, key, true) {
+		return
+	}
 	hdr := w.Header()
 	hw := headerWriter{h: hdr}
 	if h.opts.Mode == ModeXSendfile {

@@ -54,9 +54,16 @@ type topLevel struct {
 	moov header
 }
 
+// headSize is how much of the start of the source Plan reads at once: the
+// ftyp box and the headers that follow it (free, mdat, or the moov of a
+// faststart file) usually lie there, which spares a read per box (a
+// request each, on an object store).
+const headSize = 4096
+
 // scanTop reads the top-level box headers of the source, stopping at the
-// moov box when no mdat precedes it (ErrFaststart).
-func scanTop(r io.ReaderAt, size int64) (topLevel, error) {
+// moov box when no mdat precedes it (ErrFaststart). head holds the first
+// bytes of the source.
+func scanTop(r io.ReaderAt, size int64, head []byte) (topLevel, error) {
 	var top topLevel
 	var hb [16]byte
 	seenMdat, seenMoov := false, false
@@ -69,7 +76,9 @@ func scanTop(r io.ReaderAt, size int64) (topLevel, error) {
 			return top, formatErr(off, "%d trailing bytes after the last box", size-off)
 		}
 		b := hb[:min(16, size-off)]
-		if err := readFull(r, b, off); err != nil {
+		if off+int64(len(b)) <= int64(len(head)) {
+			b = head[off : off+int64(len(b))]
+		} else if err := readFull(r, b, off); err != nil {
 			return top, err
 		}
 		h, err := parseHeader(b, off, size)
@@ -111,9 +120,10 @@ func scanTop(r io.ReaderAt, size int64) (topLevel, error) {
 // Plan reads the box structure of the source r, of size bytes, and
 // returns the layout of its virtual faststart file, or an error matching
 // [ErrUnchanged] when the file must be served as stored (see the package
-// documentation). Other errors come from r. It reads the top-level box
-// headers (one small read each) and the moov box (in steps of at most
-// 1 MiB), nothing of the media data.
+// documentation). Other errors come from r. It reads the first 4 KiB,
+// the top-level box headers past them (one small read each: for a typical
+// file with the moov at the end, one), and the moov box (in steps of at
+// most 1 MiB), nothing of the media data.
 //
 // The layout is valid for these exact source bytes: a caller that caches
 // it must key it by something that changes with them, such as the ETag
@@ -122,7 +132,11 @@ func Plan(r io.ReaderAt, size int64, opts Options) (*Layout, error) {
 	if size < 0 {
 		return nil, unsupported("source of unknown size")
 	}
-	top, err := scanTop(r, size)
+	head := make([]byte, min(size, headSize))
+	if err := readFull(r, head, 0); err != nil {
+		return nil, err
+	}
+	top, err := scanTop(r, size, head)
 	if err != nil {
 		return nil, err
 	}
@@ -137,14 +151,11 @@ func Plan(r io.ReaderAt, size int64, opts Options) (*Layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	var head []byte
-	if top.ftyp != nil && top.ftyp.size <= maxFtypInMemory {
-		head = make([]byte, top.ftyp.size)
-		if err := readFull(r, head, 0); err != nil {
-			return nil, err
-		}
+	var ftyp []byte
+	if top.ftyp != nil && top.ftyp.size <= maxFtypInMemory && top.ftyp.size <= int64(len(head)) {
+		ftyp = head[:top.ftyp.size]
 	}
-	return plan(top, m, head, size)
+	return plan(top, m, ftyp, size)
 }
 
 // plan computes the layout to a fixed point: the moov grows when an stco

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"testing"
 
@@ -374,4 +375,44 @@ func sameChunks(t testing.TB, src io.ReaderAt, size int64, l *mp4.Layout) []mp4.
 		}
 	}
 	return tr
+}
+
+// counting counts the reads of a source.
+type counting struct {
+	r     io.ReaderAt
+	reads int
+	bytes int64
+}
+
+func (c *counting) ReadAt(p []byte, off int64) (int, error) {
+	c.reads++
+	c.bytes += int64(len(p))
+	return c.r.ReadAt(p, off)
+}
+
+// TestPlanReads: Plan reads the first 4 KiB, the headers beyond, and the
+// moov: three reads for a file with the moov at the end (a request each
+// on an object store), one for a faststart file, and no media data.
+func TestPlanReads(t *testing.T) {
+	for _, tt := range []struct {
+		file      string
+		wantReads int
+		wantErr   error
+	}{
+		{"../testdata/moov-at-end.mp4", 3, nil},
+		{"../testdata/video.mp4", 1, mp4.ErrFaststart},
+	} {
+		src, err := os.ReadFile(tt.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &counting{r: bytes.NewReader(src)}
+		l, err := mp4.Plan(c, int64(len(src)), mp4.Options{})
+		if !errors.Is(err, tt.wantErr) || c.reads != tt.wantReads {
+			t.Errorf("%s: Plan: %v after %d reads; want %v after %d", tt.file, err, c.reads, tt.wantErr, tt.wantReads)
+		}
+		if l != nil && c.bytes > 4096+16+l.MemSize() {
+			t.Errorf("%s: Plan read %d bytes for a moov of %d", tt.file, c.bytes, l.MemSize())
+		}
+	}
 }
