@@ -158,6 +158,12 @@ type Mount struct {
 	CacheControl string `yaml:"cache_control"`
 	// MaxRanges caps the ranges of one request, after coalescing. Default 32.
 	MaxRanges int `yaml:"max_ranges"`
+	// Faststart is on or off: serve MP4/MOV/M4A/M4V files whose moov
+	// follows the media data as virtual faststart files (moov first;
+	// ?original=1 gets the stored bytes). Default on in mode serve, off in
+	// x-accel and x-sendfile (where on makes rangeserve serve those files
+	// itself); mode redirect refuses on.
+	Faststart string `yaml:"faststart"`
 	// XAccel configures mode x-accel.
 	XAccel XAccelConfig `yaml:"x_accel"`
 	// RedirectTTL is the lifetime of presigned URLs in mode redirect.
@@ -585,6 +591,15 @@ func (m *Mount) validate(p string, c *Config) error {
 	}
 	if m.MaxRanges < 1 || m.MaxRanges > 1024 {
 		return errAt(p+".max_ranges", "%d is out of range: use 1 to 1024", m.MaxRanges)
+	}
+	switch m.Faststart {
+	case "", "off":
+	case "on":
+		if m.Mode == "redirect" {
+			return errAt(p+".faststart", "on needs the bytes to pass through rangeserve, and mode redirect sends clients to the store: remove it or use mode serve")
+		}
+	default:
+		return errAt(p+".faststart", "%q is not one of on, off", m.Faststart)
 	}
 	switch m.Backend {
 	case "local":

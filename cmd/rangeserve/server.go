@@ -224,6 +224,7 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		AccelLimitRate: mc.XAccel.LimitRate,
 		RedirectTTL:    mc.RedirectTTL,
 		AllowHidden:    mc.AllowHidden,
+		Faststart:      mc.Faststart,
 		Logger:         a.log.With("mount", mc.Prefix),
 	})
 	if err != nil {
