@@ -78,18 +78,14 @@ func isobmffType(ct string) bool {
 // or its virtual faststart file when the handler has faststart on, the
 // request does not ask for ?original=1, the object is an MP4/MOV/M4A/M4V
 // by content type with an ETag (the virtual file's ETag is derived from
-// it) and its moov follows its media data. The plan is cached per object
-// version; a read error while planning is returned.
+// it) and its moov follows its media data. The plan and the content type
+// are cached per object version; a read error while planning is returned.
 func (h *Handler) virtualize(r *http.Request, key string, info storage.Info, obj storage.Object) (storage.Info, storage.Object, error) {
 	etag := normalizeETag(info.ETag)
 	if !h.faststart || info.Size < 16 || etag == "" || wantsOriginal(r) {
 		return info, obj, nil
 	}
-	ctype, err := h.contentType(key, info, obj)
-	if err != nil || !isobmffType(ctype) {
-		return info, obj, err
-	}
-	l, err := h.layout(r, key, info, obj)
+	l, ctype, err := h.layout(r, key, info, obj)
 	if err != nil || l == nil {
 		return info, obj, err
 	}
@@ -115,18 +111,44 @@ func (h *Handler) mayNeedFaststart(r *http.Request, key string, info storage.Inf
 	if ct := delegatedType(key, info); ct != "" && !isobmffType(ct) {
 		return false
 	}
-	l, known := h.plans.get(typeKey{key: key, etag: info.ETag, size: info.Size, mtime: info.ModTime.UnixNano()})
-	return !known || l != nil
+	e, known := h.plans.get(typeKey{key: key, etag: info.ETag, size: info.Size, mtime: info.ModTime.UnixNano()})
+	return !known || e.l != nil
 }
 
-// layout returns the cached plan of the object version, planning it on a
-// miss: nil means "serve it as stored".
-func (h *Handler) layout(r *http.Request, key string, info storage.Info, obj storage.Object) (*mp4.Layout, error) {
+// layout returns the plan of the object version and its content type,
+// from the cache or else made now: a nil layout means "serve it as
+// stored". On a miss the type is taken from the backend or the type cache
+// when they know it (nothing is read for other types), else detected, as
+// contentType does, from one read of the object's first 4 KiB that
+// mp4.Plan then reuses: an object store sees one request for both.
+func (h *Handler) layout(r *http.Request, key string, info storage.Info, obj storage.Object) (*mp4.Layout, string, error) {
 	k := typeKey{key: key, etag: info.ETag, size: info.Size, mtime: info.ModTime.UnixNano()}
-	if l, ok := h.plans.get(k); ok {
-		return l, nil
+	if e, ok := h.plans.get(k); ok {
+		return e.l, e.ctype, nil
 	}
-	l, err := mp4.Plan(obj, info.Size, mp4.Options{MaxMoovSize: h.plans.max / 4})
+	ctype := infoType(info.ContentType)
+	if ctype == "" {
+		ctype, _ = h.types.get(k)
+	}
+	if ctype != "" && !isobmffType(ctype) {
+		return nil, ctype, nil
+	}
+	head := make([]byte, min(info.Size, planHead))
+	if n, err := obj.ReadAt(head, 0); n < len(head) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, "", fmt.Errorf("media: reading the head of %q: %w", key, err)
+	}
+	if ctype == "" {
+		sniff := head[:min(len(head), sniffLen)]
+		ctype = detectType(baseName(key), sniff, int64(len(sniff)) >= info.Size)
+		h.types.put(k, ctype)
+		if !isobmffType(ctype) {
+			return nil, ctype, nil
+		}
+	}
+	l, err := mp4.Plan(headReader{head, obj}, info.Size, mp4.Options{MaxMoovSize: h.plans.max / 4})
 	switch {
 	case err == nil:
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "media: serving a virtual faststart file (moov moved before the media data)",
@@ -140,10 +162,28 @@ func (h *Handler) layout(r *http.Request, key string, info storage.Info, obj sto
 			slog.String("key", key), slog.Any("reason", err))
 		l = nil
 	default:
-		return nil, fmt.Errorf("media: reading the boxes of %q for faststart: %w", key, err)
+		return nil, "", fmt.Errorf("media: reading the boxes of %q for faststart: %w", key, err)
 	}
-	h.plans.put(k, l)
-	return l, nil
+	h.plans.put(k, l, ctype)
+	return l, ctype, nil
+}
+
+// planHead is how much of an object layout reads at once: what mp4.Plan
+// reads first (its head of 4 KiB), which also holds the bytes contentType
+// sniffs.
+const planHead = 4096
+
+// headReader serves reads of an object's first bytes from memory.
+type headReader struct {
+	head []byte
+	r    io.ReaderAt
+}
+
+func (h headReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= 0 && off+int64(len(p)) <= int64(len(h.head)) {
+		return copy(p, h.head[off:]), nil
+	}
+	return h.r.ReadAt(p, off)
 }
 
 // virtualObject is the virtual faststart file of a source object, as a
@@ -319,16 +359,17 @@ type planCache struct {
 }
 
 type planEntry struct {
-	k    typeKey
-	l    *mp4.Layout
-	cost int64
+	k     typeKey
+	l     *mp4.Layout
+	ctype string
+	cost  int64
 }
 
 func newPlanCache(max int64) *planCache {
 	return &planCache{max: max, m: make(map[typeKey]*list.Element)}
 }
 
-func (c *planCache) get(k typeKey) (*mp4.Layout, bool) {
+func (c *planCache) get(k typeKey) (*planEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
@@ -336,13 +377,14 @@ func (c *planCache) get(k typeKey) (*mp4.Layout, bool) {
 		return nil, false
 	}
 	c.lru.MoveToFront(e)
-	return e.Value.(*planEntry).l, true
+	return e.Value.(*planEntry), true
 }
 
-// put remembers l for k unless it alone would take more than the cache
-// holds, evicting the least recently used entries to make room.
-func (c *planCache) put(k typeKey, l *mp4.Layout) {
-	cost := int64(faststartEntryCost + len(k.key) + len(k.etag))
+// put remembers l and the content type for k unless the entry alone would
+// take more than the cache holds, evicting the least recently used
+// entries to make room.
+func (c *planCache) put(k typeKey, l *mp4.Layout, ctype string) {
+	cost := int64(faststartEntryCost + len(k.key) + len(k.etag) + len(ctype))
 	if l != nil {
 		cost += l.MemSize()
 	}
@@ -355,7 +397,7 @@ func (c *planCache) put(k typeKey, l *mp4.Layout) {
 		c.lru.MoveToFront(e)
 		return
 	}
-	c.m[k] = c.lru.PushFront(&planEntry{k: k, l: l, cost: cost})
+	c.m[k] = c.lru.PushFront(&planEntry{k: k, l: l, ctype: ctype, cost: cost})
 	c.used += cost
 	for c.used > c.max {
 		old := c.lru.Back()
