@@ -103,7 +103,8 @@ func (h *Handler) virtualize(r *http.Request, key string, info storage.Info, obj
 // mayNeedFaststart tells a delegation mode whether to open the object and
 // try to serve it as a virtual faststart file: only with faststart on,
 // for an MP4-family type (the backend's or the extension's, as delegated
-// responses get) and a version not already known to be served as stored.
+// responses get, or else the one sniffed before) and a version not
+// already known to be served as stored.
 func (h *Handler) mayNeedFaststart(r *http.Request, key string, info storage.Info) bool {
 	if !h.faststart || info.Size < 16 || normalizeETag(info.ETag) == "" || wantsOriginal(r) {
 		return false
@@ -111,7 +112,11 @@ func (h *Handler) mayNeedFaststart(r *http.Request, key string, info storage.Inf
 	if ct := delegatedType(key, info); ct != "" && !isobmffType(ct) {
 		return false
 	}
-	e, known := h.plans.get(typeKey{key: key, etag: info.ETag, size: info.Size, mtime: info.ModTime.UnixNano()})
+	k := typeKey{key: key, etag: info.ETag, size: info.Size, mtime: info.ModTime.UnixNano()}
+	if ct, ok := h.types.get(k); ok && !isobmffType(ct) {
+		return false // sniffed before: not an MP4 after all
+	}
+	e, known := h.plans.get(k)
 	return !known || e.l != nil
 }
 

@@ -437,6 +437,7 @@ func TestFaststartDelegation(t *testing.T) {
 	mem.put("clip.mp4", &entry{data: fx.src, etag: `"c"`, mod: modTime})
 	mem.put("fast.mp4", &entry{data: readTestdata(t, "video.mp4"), etag: `"f"`, mod: modTime})
 	mem.put("notes.txt", &entry{data: []byte("hello"), etag: `"n"`, mod: modTime})
+	mem.put("noext", &entry{data: bytes.Repeat([]byte("plain text "), 10), etag: `"x"`, mod: modTime})
 	b := &delegatingBackend{memBackend: mem}
 	accel := media.Options{Mode: media.ModeXAccel, InternalPrefix: "/_p"}
 	on := accel
@@ -457,6 +458,7 @@ func TestFaststartDelegation(t *testing.T) {
 		{"x-accel on: ?original=1 delegates", on, "/clip.mp4?original=1", "", 200, "/_p/clip.mp4", nil},
 		{"x-accel on: faststart file delegated", on, "/fast.mp4", "", 200, "/_p/fast.mp4", nil},
 		{"x-accel on: other types delegated", on, "/notes.txt", "", 200, "/_p/notes.txt", nil},
+		{"x-accel on: sniffed types delegated", on, "/noext", "", 200, "/_p/noext", nil},
 		{"x-sendfile on serves the virtual file", sendfileOn, "/clip.mp4", "", 200, "", fx.virt},
 		{"x-sendfile on: faststart file delegated", sendfileOn, "/fast.mp4", "", 200, "/srv/media/fast.mp4", nil},
 	} {
