@@ -26,12 +26,14 @@ func TestImportRules(t *testing.T) {
 		"storage/s3":       {"storage", "rangeio"},
 		"media":            {"storage", "rangeio", "mp4"},
 		"internal/testenv": {},
+		"internal/uitest":  {"internal/testenv"},
 		"":                 {},
 	}
 	third := map[string][]string{ // third-party module prefixes each may use
 		"storage/s3":       {"github.com/minio/minio-go/v7"},
 		"storage/local":    {"golang.org/x/sys"}, // openat2(2)
 		"internal/testenv": {"github.com/minio/minio-go/v7"},
+		"internal/uitest":  {"github.com/chromedp/chromedp", "github.com/chromedp/cdproto"},
 		"media":            {"github.com/h2non/filetype"},
 		"rangeio":          {"golang.org/x/sync"},
 	}

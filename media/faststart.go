@@ -251,6 +251,15 @@ func (v *virtualObject) copyTo(w io.Writer, off, n int64) error {
 	return nil
 }
 
+// isVirtual reports whether obj is a virtual faststart file.
+func isVirtual(obj storage.Object) bool {
+	switch obj.(type) {
+	case *virtualObject, remoteVirtual:
+		return true
+	}
+	return false
+}
+
 // remoteVirtual is a virtualObject over a source that streams spans
 // ([rangeio.RangeReader], an object store): a range of the virtual file
 // is then streamed with one request to the store per source span in it,

@@ -482,3 +482,34 @@ func TestFaststartDelegation(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestFaststartOutcome: a virtual file is reported as StrategyFaststart,
+// the stored file (?original=1, or a file that needs no rewrite) as
+// StrategyServe, and a delegated one as delegated.
+func TestFaststartOutcome(t *testing.T) {
+	fx := newFaststartFixture(t)
+	mem := newMem()
+	mem.put("clip.mp4", &entry{data: fx.src, etag: `"c"`, mod: modTime})
+	mem.put("fast.mp4", &entry{data: readTestdata(t, "video.mp4"), etag: `"f"`, mod: modTime})
+	serveH := newHandler(t, mem, media.Options{})
+	accelOn := newHandler(t, mem, media.Options{Mode: media.ModeXAccel, InternalPrefix: "/_p", Faststart: media.FaststartOn})
+	for _, tt := range []struct {
+		name string
+		h    *media.Handler
+		tgt  string
+		want media.Strategy
+	}{
+		{"virtual", serveH, "/clip.mp4", media.StrategyFaststart},
+		{"original", serveH, "/clip.mp4?original=1", media.StrategyServe},
+		{"already faststart", serveH, "/fast.mp4", media.StrategyServe},
+		{"x-accel on, virtual", accelOn, "/clip.mp4", media.StrategyFaststart},
+		{"x-accel on, delegated", accelOn, "/fast.mp4", media.StrategyXAccel},
+	} {
+		var o media.Outcome
+		r := httptest.NewRequestWithContext(media.WithOutcome(context.Background(), &o), "GET", tt.tgt, nil)
+		tt.h.ServeHTTP(httptest.NewRecorder(), r)
+		if o.Strategy != tt.want {
+			t.Errorf("%s: Strategy %q, want %q", tt.name, o.Strategy, tt.want)
+		}
+	}
+}
