@@ -24,8 +24,9 @@ func TestImportRules(t *testing.T) {
 		"static":           {},
 		"storage/local":    {"storage", "rangeio"},
 		"storage/s3":       {"storage", "rangeio"},
-		"media":            {"storage", "rangeio", "mp4"},
+		"media":            {"storage", "rangeio", "zipstream", "mp4"},
 		"internal/testenv": {},
+		"zipstream":        {},
 		"internal/uitest":  {"internal/testenv"},
 		"":                 {},
 	}
@@ -36,6 +37,7 @@ func TestImportRules(t *testing.T) {
 		"internal/uitest":  {"github.com/chromedp/chromedp", "github.com/chromedp/cdproto"},
 		"media":            {"github.com/h2non/filetype"},
 		"rangeio":          {"golang.org/x/sync"},
+		"zipstream":        {"github.com/hashicorp/golang-lru/v2"},
 	}
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
 	if err != nil {

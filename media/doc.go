@@ -26,7 +26,13 @@
 //     range, because nginx does not coalesce or cap ranges the way serve
 //     mode does;
 //   - redirect: a 307 to a presigned URL ([storage.Presigner]), with
-//     active content sent by the store as an attachment.
+//     active content sent by the store as an attachment;
+//   - archive: a folder requested with ?archive=zip is listed recursively
+//     ([storage.Lister]) and served as one stored ZIP archive whose length
+//     and strong ETag are known before the first byte (package zipstream),
+//     so it gets ranges, If-Range and resumption like a file, in every
+//     mode; with &deflate=1 its text entries are compressed and it is
+//     streamed chunked.
 //
 // In front of every strategy sits virtual faststart (faststart.go, package
 // mp4): an MP4, MOV, M4A or M4V whose moov box follows its media data is
@@ -58,12 +64,14 @@
 // The code has one file per concern: handler.go (Options, New, the entry
 // points and the method check), serve.go (the bytes sent by the handler),
 // stream.go (unknown length), delegate.go (X-Accel-Redirect, X-Sendfile),
-// redirect.go (presigned URLs), preconditions.go (validators, conditional
-// requests, 304), headers.go (header plumbing), contenttype.go,
-// disposition.go, errors.go (the error-to-status mapping) and grant.go (what
-// callers attach to a request, and what the handler reports back).
+// redirect.go (presigned URLs), archive.go (folders as ZIP archives),
+// preconditions.go (validators, conditional requests, 304), headers.go
+// (header plumbing), contenttype.go, disposition.go, errors.go (the
+// error-to-status mapping) and grant.go (what callers attach to a request,
+// and what the handler reports back).
 //
-// media imports storage (interfaces only) and rangeio; it must never import
-// a concrete backend, minio-go, auth or cmd. Authorization happens before
-// [Handler.ServeKey] is called.
+// media imports storage (interfaces only), rangeio and zipstream; it must
+// never import a concrete backend, minio-go, auth or cmd. Authorization
+// happens before [Handler.ServeKey] is called: a request admitted for a
+// folder reads its whole archive.
 package media

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
+	"github.com/rangeserve/rangeserve/zipstream"
 )
 
 // Mode selects how a [Handler] delivers the bytes of an object it has
@@ -90,6 +91,20 @@ type Options struct {
 	// version); a moov box over a quarter of it is not rewritten. 0 means
 	// [DefaultFaststartCacheSize].
 	FaststartCacheSize int64
+	// NoArchives turns off folder archives (GET <folder>?archive=zip,
+	// answered 404 then). By default a folder of a backend that lists
+	// ([storage.Lister]) is served as one ZIP archive on request.
+	NoArchives bool
+	// ArchiveMaxEntries is the most files and folders one archive may
+	// hold; a larger folder is refused with 403. Its table costs about 50
+	// bytes plus the name and ETag per entry while it is served. 0 means
+	// [zipstream.DefaultMaxEntries]; [zipstream.NoEntryLimit] means none.
+	ArchiveMaxEntries int
+	// ArchiveCRCs is how many entries' CRC-32s are kept between archive
+	// requests (about 100 bytes each), so that a range of an archive
+	// needs no read of the entries a former request saw. 0 means
+	// [zipstream.DefaultSumsCapacity].
+	ArchiveCRCs int
 	// Logger receives errors and ignored bad input; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -116,8 +131,9 @@ type Handler struct {
 	pather    storage.Pather    // ModeXSendfile
 	presigner storage.Presigner // ModeRedirect
 	types     *typeCache
-	faststart bool       // serve virtual faststart files (faststart.go)
-	plans     *planCache // faststart plans per object version
+	faststart bool            // serve virtual faststart files (faststart.go)
+	plans     *planCache      // faststart plans per object version
+	sums      *zipstream.Sums // CRC-32s of archive entries
 }
 
 // New returns a Handler for b. It applies the defaults of opts and checks
@@ -131,6 +147,10 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 		return nil, errors.New("media: New: nil backend")
 	}
 	h := &Handler{b: b, opts: opts, log: opts.Logger, types: newTypeCache(typeCacheSize)}
+	if opts.ArchiveMaxEntries < zipstream.NoEntryLimit || opts.ArchiveCRCs < 0 {
+		return nil, fmt.Errorf("media: ArchiveMaxEntries (%d) and ArchiveCRCs (%d) must not be negative (ArchiveMaxEntries may be zipstream.NoEntryLimit)", opts.ArchiveMaxEntries, opts.ArchiveCRCs)
+	}
+	h.sums = zipstream.NewSums(opts.ArchiveCRCs)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -258,6 +278,10 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: refused a hidden name (Options.AllowHidden is off)",
 			slog.String("method", r.Method), slog.String("key", key))
 		writeStatus(w, r, http.StatusNotFound)
+		return
+	}
+	if kind, ok := archiveQuery(r); ok {
+		h.serveArchive(w, r, key, kind)
 		return
 	}
 	switch h.opts.Mode {
