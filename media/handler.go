@@ -71,6 +71,20 @@ type Options struct {
 	// RedirectTTL is the lifetime of presigned URLs in [ModeRedirect],
 	// between 1s and [MaxRedirectTTL]; 0 means [DefaultRedirectTTL].
 	RedirectTTL time.Duration
+	// FlushBytes and FlushInterval are the flush policy of the chunked
+	// path (objects of unknown size, listings, ?follow=1), as in
+	// [StreamOptions]: 0 means [DefaultFlushBytes] and
+	// [DefaultFlushInterval].
+	FlushBytes    int
+	FlushInterval time.Duration
+	// FollowIdleTimeout ends a ?follow=1 response once the file has not
+	// grown for this long; 0 means [DefaultFollowIdleTimeout].
+	FollowIdleTimeout time.Duration
+	// UIURL is the address of a web UI, such as "/ui/". A browser
+	// (Accept: text/html) asking for a folder without ?format is
+	// redirected (302) to UIURL + "#" + the folder's escaped URL path.
+	// "" means no redirect: such requests get 404, as any directory.
+	UIURL string
 	// Logger receives errors and ignored bad input; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -97,6 +111,7 @@ type Handler struct {
 	pather    storage.Pather    // ModeXSendfile
 	presigner storage.Presigner // ModeRedirect
 	types     *typeCache
+	flush     flushPolicy // the chunked path's (chunked.go)
 }
 
 // New returns a Handler for b. It checks opts against the mode and against
@@ -112,6 +127,9 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 	}
 	if h.opts.Mode == "" {
 		h.opts.Mode = ModeServe
+	}
+	if err := h.initStreaming(); err != nil {
+		return nil, err
 	}
 	if !validHeaderValue(opts.CacheControl) {
 		return nil, fmt.Errorf("media: CacheControl %q holds characters not allowed in a header", opts.CacheControl)
@@ -193,6 +211,9 @@ func (h *Handler) allowMethod(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
+	if h.serveQuery(w, r, key) { // listings, ?follow=1, folders (query.go)
+		return
+	}
 	switch h.opts.Mode {
 	case ModeXAccel, ModeXSendfile:
 		h.delegate(w, r, key)
