@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +25,8 @@ import (
 	"github.com/rangeserve/rangeserve/storage"
 	"github.com/rangeserve/rangeserve/storage/local"
 )
+
+var discard = slog.New(slog.DiscardHandler)
 
 // entryJSON is a listing entry as a client decodes it.
 type entryJSON struct {
@@ -43,9 +46,10 @@ type pageJSON struct {
 
 // listTree builds a folder with files, folders, a hidden file, an empty
 // folder and a UTF-8 name, and returns its root.
-func listTree(t *testing.T) string {
+func listTree(t *testing.T) string { return listTreeAt(t, t.TempDir()) }
+
+func listTreeAt(t testing.TB, root string) string {
 	t.Helper()
-	root := t.TempDir()
 	files := map[string]string{
 		"docs/a.txt":             "alpha",
 		"docs/b.mp4":             "not really a video",
@@ -430,4 +434,56 @@ func (f failingLister) List(ctx context.Context, prefix string) iter.Seq2[storag
 		}
 		yield(storage.Info{}, fmt.Errorf("fake: disk gone: %w", storage.ErrUnavailable))
 	}
+}
+
+// FuzzListingQuery sends random listing and follow parameters and Accept
+// headers to a handler over a local folder: never a panic or a 5xx, only
+// the statuses bad input can lead to, and pages that parse and respect
+// their limit.
+func FuzzListingQuery(f *testing.F) {
+	f.Add("/docs/", "json", "2", "", "", "")
+	f.Add("/docs/", "json", "1", b64("b.mp4"), "", "")
+	f.Add("/docs", "ndjson", "", "", "", "")
+	f.Add("/docs/", "", "", "", "", "application/x-ndjson")
+	f.Add("/top.txt", "", "", "", "1", "")
+	f.Add("/docs/", "json", "99999999999999999999", "!", "2", "text/html")
+	root := listTreeAt(f, f.TempDir())
+	b, err := local.New(local.Options{Root: root})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h, err := media.New(b, media.Options{FollowIdleTimeout: time.Millisecond, UIURL: "/ui/", Logger: discard})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, p, format, limit, cursor, follow, accept string) {
+		q := url.Values{}
+		for k, v := range map[string]string{"format": format, "limit": limit, "cursor": cursor, "follow": follow} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		u := &url.URL{Path: "/" + strings.TrimPrefix(p, "/"), RawQuery: q.Encode()}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL, r.RequestURI = u, u.RequestURI()
+		if accept != "" {
+			r.Header.Set("Accept", accept)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		switch w.Code {
+		case 200, 206, 302, 400, 404, 416:
+		default:
+			t.Fatalf("%s (Accept %q): status %d %q", u, accept, w.Code, w.Body.String())
+		}
+		if w.Code == 200 && format == "json" {
+			var pg pageJSON
+			if err := json.Unmarshal(w.Body.Bytes(), &pg); err != nil {
+				t.Fatalf("%s: page does not parse: %v", u, err)
+			}
+			if len(pg.Entries) > media.MaxListLimit || !strings.HasSuffix(pg.Path, "/") {
+				t.Fatalf("%s: %+v", u, pg)
+			}
+		}
+	})
 }
