@@ -520,3 +520,24 @@ func TestStreamRows(t *testing.T) {
 		t.Errorf("error at the last row: %d, %d bytes, %v; want 200 and unexpected EOF", resp.StatusCode, len(body), err)
 	}
 }
+
+// An object of unknown size whose read fails before the first flush gets
+// a status; after it, an aborted transfer.
+func TestStreamObjectReadError(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 16384)
+	b := newMem()
+	b.put("early.txt", &entry{data: data, size: -1, stream: true, failAfter: 100})
+	b.put("late.txt", &entry{data: data, size: -1, stream: true, failAfter: 200000})
+	srv := httptest.NewServer(newHandler(t, b, media.Options{}))
+	defer srv.Close()
+	resp := get(t, srv.URL+"/early.txt")
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 502 || string(body) != "502 bad gateway\n" || resp.Header.Get("Accept-Ranges") != "" {
+		t.Errorf("read error before the first flush: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	resp = get(t, srv.URL+"/late.txt")
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) || !bytes.Equal(body, data[:len(body)]) || len(body) > 200000 {
+		t.Errorf("read error after the first flush: %d, %d bytes, %v; want 200 and unexpected EOF", resp.StatusCode, len(body), err)
+	}
+}

@@ -74,14 +74,10 @@ func entryOf(info storage.Info) listEntry {
 	return e
 }
 
-// showHidden reports whether listings include names starting with ".".
-// TODO(media10): return h.opts.AllowHidden once that option is merged.
-func (h *Handler) showHidden() bool { return false }
-
-// listed reports whether info belongs in a listing (hidden names only if
-// allowed).
+// listed reports whether info belongs in a listing: hidden names only
+// with Options.AllowHidden, as for requests.
 func (h *Handler) listed(info storage.Info) bool {
-	return h.showHidden() || !strings.HasPrefix(storage.ListName(info), ".")
+	return h.opts.AllowHidden || !strings.HasPrefix(storage.ListName(info), ".")
 }
 
 // serveNDJSON streams the entries of the folder key, one JSON object a

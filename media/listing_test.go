@@ -487,3 +487,18 @@ func FuzzListingQuery(f *testing.F) {
 		}
 	})
 }
+
+// Hidden names are listed only with Options.AllowHidden, as they are
+// served.
+func TestListingHidden(t *testing.T) {
+	b := localBackend(t, listTree(t))
+	for _, allow := range []bool{false, true} {
+		h := newHandler(t, b, media.Options{AllowHidden: allow})
+		for _, q := range []string{"?format=ndjson", "?format=json"} {
+			w := serve(h, "GET", "/docs/"+q, nil)
+			if got := strings.Contains(w.Body.String(), `".secret"`); w.Code != 200 || got != allow {
+				t.Errorf("AllowHidden %v, %s: %d, .secret listed: %v", allow, q, w.Code, got)
+			}
+		}
+	}
+}

@@ -93,9 +93,6 @@ func (b *Backend) listName(prefix string, e fs.DirEntry) (string, bool) {
 	if ck, err := storage.CleanKey(name); err != nil || ck != name {
 		return "", false
 	}
-	if !b.hidden && name[0] == '.' {
-		return "", false
-	}
 	t := e.Type()
 	if t&fs.ModeSymlink != 0 {
 		fi, err := b.stat(path.Join(prefix, name))
