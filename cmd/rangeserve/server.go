@@ -223,8 +223,12 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		AccelBuffering: mc.XAccel.Buffering,
 		AccelLimitRate: mc.XAccel.LimitRate,
 		RedirectTTL:    mc.RedirectTTL,
-		AllowHidden:    mc.AllowHidden,
-		Logger:         a.log.With("mount", mc.Prefix),
+		// Streaming: media owns the defaults (0) and the limits.
+		FlushBytes:        int(a.cfg.Stream.FlushBytes),
+		FlushInterval:     a.cfg.Stream.FlushInterval,
+		FollowIdleTimeout: a.cfg.Follow.IdleTimeout,
+		AllowHidden:       mc.AllowHidden,
+		Logger:            a.log.With("mount", mc.Prefix),
 	})
 	if err != nil {
 		return nil, err
