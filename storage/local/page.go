@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -24,10 +25,12 @@ var _ storage.PageLister = (*Backend)(nil)
 // directory, in batches of a few hundred names, and keeps the limit+1
 // smallest names greater than after in a heap: memory is bounded by the
 // page (limit entries plus one batch), not by the directory, and time
-// grows with the directory's size times log(limit). Only the entries of
-// the page are stat'ed (symbolic links aside, whose targets decide
-// whether they are folders). Entries are chosen as [Backend.List]
-// chooses them.
+// grows with the directory's size times log(limit). Entry types come
+// from the directory itself (on Linux, opened with openat2 beneath the
+// root; an os.Root directory would stat every entry), so only the entries
+// of the page are stat'ed, and symbolic links, whose targets decide
+// whether they are folders. Entries are chosen as [Backend.List] chooses
+// them.
 func (b *Backend) ListPage(ctx context.Context, prefix, after string, limit int) ([]storage.Info, bool, error) {
 	if limit <= 0 {
 		return nil, false, fmt.Errorf("local: list page of %q: limit %d is not positive", prefix, limit)
@@ -38,9 +41,12 @@ func (b *Backend) ListPage(ctx context.Context, prefix, after string, limit int)
 	if err := b.check(prefix); err != nil {
 		return nil, false, err
 	}
-	d, err := b.openDir(prefix)
-	if err != nil {
-		return nil, false, err
+	d, ok := b.openDirFast(prefix)
+	if !ok {
+		var err error
+		if d, err = b.openDir(prefix); err != nil {
+			return nil, false, err
+		}
 	}
 	defer d.Close()
 	h := &nameHeap{}
@@ -76,13 +82,40 @@ func (b *Backend) ListPage(ctx context.Context, prefix, after string, limit int)
 	}
 	out := make([]storage.Info, 0, len(page))
 	for _, pe := range page {
-		info, ok := b.entryInfo(prefix, pe.e)
+		info, ok := b.pageInfo(prefix, pe.e.Name())
 		if !ok || storage.ListName(info) != pe.name {
 			continue // gone or changed since it was read
 		}
 		out = append(out, info)
 	}
 	return out, more, nil
+}
+
+// pageInfo describes the entry name of the directory prefix as List
+// would, stat'ed through the root (or as List follows links), or reports
+// false to skip it.
+func (b *Backend) pageInfo(prefix, name string) (storage.Info, bool) {
+	key := path.Join(prefix, name)
+	var fi fs.FileInfo
+	var err error
+	if b.follow {
+		fi, err = os.Lstat(b.join(key))
+	} else {
+		fi, err = b.fsroot.Lstat(key)
+	}
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		fi, err = b.stat(key) // the target, if the policy allows it
+	}
+	if err != nil {
+		return storage.Info{}, false
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		return fileInfo(key, fi), true
+	case fi.IsDir():
+		return dirInfo(key, fi), true
+	}
+	return storage.Info{}, false
 }
 
 // listName returns the [storage.ListName] of a directory entry from its
