@@ -92,6 +92,13 @@ func (h *Handler) serveNDJSON(w http.ResponseWriter, r *http.Request, key string
 		h.cannotList(w, r, key)
 		return
 	}
+	if r.Method == http.MethodHead {
+		// The status GET would get: whether the folder can be listed.
+		if err := h.probeFolder(ctx, l, key); err != nil {
+			h.fail(w, r, key, err)
+			return
+		}
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", NDJSONType)
 	hdr.Set("Cache-Control", "no-cache")
@@ -116,6 +123,15 @@ func (h *Handler) serveNDJSON(w http.ResponseWriter, r *http.Request, key string
 		}
 		return nil
 	})
+}
+
+// probeFolder reads the first entry of the folder key, to answer HEAD
+// with the status GET would get.
+func (h *Handler) probeFolder(ctx context.Context, l storage.Lister, key string) error {
+	for _, err := range l.List(ctx, key) {
+		return err
+	}
+	return h.checkFolder(ctx, key)
 }
 
 // servePage answers one page of the folder key, sorted by

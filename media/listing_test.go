@@ -502,3 +502,24 @@ func TestListingHidden(t *testing.T) {
 		}
 	}
 }
+
+// HEAD gets the status GET would get, without a listing.
+func TestListingHEAD(t *testing.T) {
+	h := newHandler(t, localBackend(t, listTree(t)), media.Options{})
+	for _, tc := range []struct {
+		target string
+		want   int
+	}{
+		{"/docs/?format=ndjson", 200},
+		{"/docs/empty/?format=ndjson", 200},
+		{"/nope/?format=ndjson", 404},
+		{"/top.txt?format=ndjson", 404},
+		{"/docs/?format=json", 200},
+		{"/nope/?format=json", 404},
+	} {
+		w := serve(h, "HEAD", tc.target, nil)
+		if w.Code != tc.want || w.Body.Len() != 0 {
+			t.Errorf("HEAD %s: %d, %d body bytes; want %d", tc.target, w.Code, w.Body.Len(), tc.want)
+		}
+	}
+}

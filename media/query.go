@@ -58,8 +58,8 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, key string)
 		return false // the common case: a plain GET of a file
 	}
 	var q url.Values
-	if r.URL.RawQuery != "" {
-		q = r.URL.Query()
+	if raw := r.URL.RawQuery; strings.Contains(raw, "follow") || strings.Contains(raw, "format") {
+		q = r.URL.Query() // not for every signed link's query
 	}
 	if v, ok := q["follow"]; ok {
 		follow, err := strconv.ParseBool(v[0])
