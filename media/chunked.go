@@ -26,6 +26,11 @@ const (
 	DefaultFlushInterval = 20 * time.Millisecond
 )
 
+// firstChunkBytes: the first chunk, which carries the status line, is
+// sent once this many bytes are pending (if FlushBytes is larger), so
+// that a response starts within milliseconds whatever FlushBytes is.
+const firstChunkBytes = 4 << 10
+
 // StreamOptions configure [Stream] and the row helpers built on it
 // ([StreamCSV], [StreamNDJSON]). The zero value streams
 // application/octet-stream with the default flush policy.
@@ -40,7 +45,9 @@ type StreamOptions struct {
 	// saves the export instead of showing it.
 	Filename string
 	// FlushBytes: buffered bytes are sent as one chunk once this many are
-	// pending. 0 means [DefaultFlushBytes]; at most [MaxFlushBytes].
+	// pending. 0 means [DefaultFlushBytes]; at most [MaxFlushBytes]. The
+	// first chunk, which carries the status line, leaves at 4 KiB
+	// already, so that the response starts at once.
 	FlushBytes int
 	// FlushInterval: a buffered byte is sent at most this long after it
 	// was written, even if the producer writes nothing more (a slow
@@ -86,7 +93,8 @@ func newFlushPolicy(bytes int, interval time.Duration) (flushPolicy, error) {
 //     X-Accel-Buffering: no (so that nginx passes each chunk on instead of
 //     buffering the response) and X-Content-Type-Options: nosniff;
 //   - what produce writes is gathered and sent once opts.FlushBytes are
-//     pending or opts.FlushInterval after the oldest pending byte was
+//     pending (4 KiB for the first chunk, so that the response starts at
+//     once) or opts.FlushInterval after the oldest pending byte was
 //     written, whichever comes first. A timer does the latter, so bytes
 //     reach the client while produce waits (for a database, for a file to
 //     grow); writes and timer never touch the response at the same time;
@@ -225,7 +233,7 @@ var errStreamClosed = errors.New("media: write to a finished stream")
 // buffer of policy.bytes and sends them (one Write and one Flush of the
 // ResponseWriter) when the buffer is full or policy.interval after the
 // oldest pending byte, whichever comes first; the status line goes out
-// with the first send.
+// with the first send, which happens at firstChunkBytes already.
 //
 // The timer runs its flush on its own goroutine, so every use of the
 // ResponseWriter, and all state, is under mu: the producer's Write and the
@@ -281,17 +289,21 @@ func (c *chunkWriter) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		if len(c.buf) == 0 && len(p) >= cap(c.buf) {
+		limit := cap(c.buf)
+		if !c.started {
+			limit = min(limit, firstChunkBytes)
+		}
+		if len(c.buf) == 0 && len(p) >= limit {
 			if err := c.sendLocked(p); err != nil {
 				return n, err
 			}
 			return n + len(p), nil
 		}
-		k := copy(c.buf[len(c.buf):cap(c.buf)], p)
+		k := copy(c.buf[len(c.buf):limit], p)
 		c.buf = c.buf[:len(c.buf)+k]
 		n += k
 		p = p[k:]
-		if len(c.buf) == cap(c.buf) {
+		if len(c.buf) == limit {
 			if err := c.sendLocked(c.buf); err != nil {
 				return n, err
 			}

@@ -168,6 +168,8 @@ func TestStreamFlushPolicy(t *testing.T) {
 		// FlushBytes reached: sent at once though the timer is an hour.
 		{"by bytes", media.StreamOptions{FlushBytes: 16, FlushInterval: time.Hour}, "sixteen bytes..!"},
 		{"by bytes, over several writes", media.StreamOptions{FlushBytes: 16, FlushInterval: time.Hour}, "sixteen bytes..!" + "and seventeen!!!"},
+		// The first chunk leaves at 4 KiB, whatever FlushBytes is.
+		{"first chunk at 4 KiB", media.StreamOptions{FlushBytes: 1 << 20, FlushInterval: time.Hour}, strings.Repeat("0123456789abcdef", 256)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
