@@ -64,8 +64,8 @@ func streamServer(t *testing.T, opts media.StreamOptions, produce func(ctx conte
 	return srv, results
 }
 
-// get sends a GET with a 10 s bound and returns the response.
-func get(t *testing.T, url string) *http.Response {
+// getResp sends a GET with a 10 s bound and returns the response.
+func getResp(t *testing.T, url string) *http.Response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -142,7 +142,7 @@ func TestStreamFirstChunkBeforeProducerEnds(t *testing.T) {
 			_, err := io.WriteString(w, "second line\n")
 			return err
 		})
-	resp := get(t, srv.URL)
+	resp := getResp(t, srv.URL)
 	checkStreamHeaders(t, resp, "text/plain; charset=utf-8")
 	if got := string(readWithin(t, resp.Body, 11, 5*time.Second)); got != "first line\n" {
 		t.Fatalf("first chunk %q", got)
@@ -187,7 +187,7 @@ func TestStreamFlushPolicy(t *testing.T) {
 					return ctx.Err()
 				}
 			})
-			resp := get(t, srv.URL)
+			resp := getResp(t, srv.URL)
 			checkStreamHeaders(t, resp, "application/octet-stream")
 			if got := string(readWithin(t, resp.Body, len(tt.write), 5*time.Second)); got != tt.write {
 				t.Fatalf("got %q", got)
@@ -226,7 +226,7 @@ func TestStreamTimerRace(t *testing.T) {
 			}
 			return nil
 		})
-	resp := get(t, srv.URL)
+	resp := getResp(t, srv.URL)
 	got, err := io.ReadAll(resp.Body)
 	if err != nil || !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("body: %d bytes (want %d), %v", len(got), want.Len(), err)
@@ -256,7 +256,7 @@ func TestStreamErrorBeforeFirstByte(t *testing.T) {
 					io.WriteString(w, "a few buffered bytes that must never be seen\n")
 					return tt.err
 				})
-			resp := get(t, srv.URL)
+			resp := getResp(t, srv.URL)
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tt.wantStatus || string(body) != tt.wantBody {
 				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
@@ -284,7 +284,7 @@ func TestStreamErrorAfterFirstByte(t *testing.T) {
 			}
 			return errors.New("db: cursor lost after three rows")
 		})
-	resp := get(t, srv.URL)
+	resp := getResp(t, srv.URL)
 	body, err := io.ReadAll(resp.Body)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("reading the body: %q, %v; want unexpected EOF, never a clean end", body, err)
@@ -392,7 +392,7 @@ func TestStreamShortBodies(t *testing.T) {
 			_, err := io.WriteString(w, body)
 			return err
 		})
-		resp := get(t, srv.URL)
+		resp := getResp(t, srv.URL)
 		checkStreamHeaders(t, resp, "application/octet-stream")
 		got, err := io.ReadAll(resp.Body)
 		if err != nil || string(got) != body {
@@ -502,21 +502,21 @@ func TestStreamRows(t *testing.T) {
 		{"/csv", media.CSVType, csvWant.String()},
 		{"/ndjson", media.NDJSONType, jsonWant.String()},
 	} {
-		resp := get(t, srv.URL+tc.path)
+		resp := getResp(t, srv.URL+tc.path)
 		checkStreamHeaders(t, resp, tc.ctype)
 		got, err := io.ReadAll(resp.Body)
 		if err != nil || sha256.Sum256(got) != sha256.Sum256([]byte(tc.want)) {
 			t.Errorf("%s: %d bytes (want %d), %v; starts %.80q", tc.path, len(got), len(tc.want), err, got)
 		}
 	}
-	if cd := get(t, srv.URL+"/csv").Header.Get("Content-Disposition"); cd != `attachment; filename="rows.csv"` {
+	if cd := getResp(t, srv.URL+"/csv").Header.Get("Content-Disposition"); cd != `attachment; filename="rows.csv"` {
 		t.Errorf("Content-Disposition %q", cd)
 	}
-	resp := get(t, srv.URL+"/csv-fails-early")
+	resp := getResp(t, srv.URL+"/csv-fails-early")
 	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 500 || string(body) != "500 Internal Server Error\n" {
 		t.Errorf("error at row 3 (before the first flush): %d %q", resp.StatusCode, body)
 	}
-	resp = get(t, srv.URL+"/ndjson-fails-late")
+	resp = getResp(t, srv.URL+"/ndjson-fails-late")
 	body, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("error at the last row: %d, %d bytes, %v; want 200 and unexpected EOF", resp.StatusCode, len(body), err)
@@ -532,12 +532,12 @@ func TestStreamObjectReadError(t *testing.T) {
 	b.put("late.txt", &entry{data: data, size: -1, stream: true, failAfter: 200000})
 	srv := httptest.NewServer(newHandler(t, b, media.Options{}))
 	defer srv.Close()
-	resp := get(t, srv.URL+"/early.txt")
+	resp := getResp(t, srv.URL+"/early.txt")
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 502 || string(body) != "502 bad gateway\n" || resp.Header.Get("Accept-Ranges") != "" {
 		t.Errorf("read error before the first flush: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
-	resp = get(t, srv.URL+"/late.txt")
+	resp = getResp(t, srv.URL+"/late.txt")
 	body, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) || !bytes.Equal(body, data[:len(body)]) || len(body) > 200000 {
 		t.Errorf("read error after the first flush: %d, %d bytes, %v; want 200 and unexpected EOF", resp.StatusCode, len(body), err)

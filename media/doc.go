@@ -28,8 +28,21 @@
 //     folder is redirected to Options.UIURL when set;
 //   - x-accel / x-sendfile: after the object has been found, the response
 //     only names it (X-Accel-Redirect, X-Sendfile) and the front proxy sends
-//     the bytes, ranges and conditionals included;
-//   - redirect: a 307 to a presigned URL ([storage.Presigner]).
+//     the bytes, ranges and conditionals included. The proxy is handed only
+//     what it cannot get wrong: active content (HTML, SVG, XML, +xml) is
+//     served by the handler with its sandbox, because nginx drops the
+//     Content-Security-Policy and nosniff headers when it follows
+//     X-Accel-Redirect; so is every Range other than one satisfiable
+//     range, because nginx does not coalesce or cap ranges the way serve
+//     mode does;
+//   - redirect: a 307 to a presigned URL ([storage.Presigner]), with
+//     active content sent by the store as an attachment;
+//   - archive: a folder requested with ?archive=zip is listed recursively
+//     ([storage.Lister]) and served as one stored ZIP archive whose length
+//     and strong ETag are known before the first byte (package zipstream),
+//     so it gets ranges, If-Range and resumption like a file, in every
+//     mode; with &deflate=1 its text entries are compressed and it is
+//     streamed chunked.
 //
 // It decides every header itself: Content-Type (the backend's, else magic
 // bytes, else the extension, else a text check), Content-Disposition
@@ -57,13 +70,15 @@
 // stream.go (unknown length), chunked.go (the chunked path: [Stream] and
 // its flushing writer), rows.go (CSV and NDJSON rows), query.go (query
 // parameters: follow, format, the UI redirect), listing.go (folder
-// listings and cursors), follow.go (?follow=1), delegate.go (X-Accel-Redirect, X-Sendfile),
-// redirect.go (presigned URLs), preconditions.go (validators, conditional
+// listings and cursors), follow.go (?follow=1), delegate.go
+// (X-Accel-Redirect, X-Sendfile), redirect.go (presigned URLs), archive.go
+// (folders as ZIP archives), preconditions.go (validators, conditional
 // requests, 304), headers.go (header plumbing), contenttype.go,
-// disposition.go, errors.go (the error-to-status mapping) and grant.go (what
-// callers attach to a request, and what the handler reports back).
+// disposition.go, errors.go (the error-to-status mapping) and grant.go
+// (what callers attach to a request, and what the handler reports back).
 //
-// media imports storage (interfaces only) and rangeio; it must never import
-// a concrete backend, minio-go, auth or cmd. Authorization happens before
-// [Handler.ServeKey] is called.
+// media imports storage (interfaces only), rangeio and zipstream; it must
+// never import a concrete backend, minio-go, auth or cmd. Authorization
+// happens before [Handler.ServeKey] is called: a request admitted for a
+// folder reads its whole archive.
 package media

@@ -59,7 +59,7 @@ func TestFollowHTTP(t *testing.T) {
 	}
 	srv := httptest.NewServer(newHandler(t, localBackend(t, root), media.Options{FollowIdleTimeout: 700 * time.Millisecond}))
 	defer srv.Close()
-	resp := get(t, srv.URL+"/live.ts?follow=1")
+	resp := getResp(t, srv.URL+"/live.ts?follow=1")
 	checkStreamHeaders(t, resp, "video/mp2t")
 	for _, k := range []string{"Etag", "Last-Modified", "Content-Range"} {
 		if resp.Header.Get(k) != "" {
@@ -185,7 +185,7 @@ func TestFollowFFmpeg(t *testing.T) {
 	}
 	srv := httptest.NewServer(newHandler(t, localBackend(t, root), media.Options{FollowIdleTimeout: 3 * time.Second}))
 	defer srv.Close()
-	resp := get(t, srv.URL+"/rec.ts?follow=1")
+	resp := getResp(t, srv.URL+"/rec.ts?follow=1")
 	checkStreamHeaders(t, resp, "video/mp2t")
 	br := bufio.NewReader(resp.Body)
 	if _, err := br.Peek(188); err != nil {
@@ -249,7 +249,7 @@ func TestFollowThroughNginx(t *testing.T) {
     proxy_pass http://%s;
     proxy_set_header X-Forwarded-For $remote_addr;
 }`, srv.Listener.Addr())})
-	resp := get(t, ngx.URL+"/live.log?follow=1")
+	resp := getResp(t, ngx.URL+"/live.log?follow=1")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Accel-Buffering") != "" {
 		t.Fatalf("status %d, X-Accel-Buffering %q (nginx consumes it)\n%s", resp.StatusCode, resp.Header.Get("X-Accel-Buffering"), ngx.ErrorLog())
 	}

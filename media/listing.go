@@ -260,25 +260,6 @@ func (h *infoHeap) Pop() any {
 	return x
 }
 
-// checkFolder is asked when a listing found nothing: an empty folder
-// (the root, or a key the backend reports as a directory) lists as empty;
-// anything else (an S3 prefix with no keys, a file) is not a folder.
-func (h *Handler) checkFolder(ctx context.Context, key string) error {
-	if key == "" {
-		return nil
-	}
-	_, err := h.b.Stat(ctx, key)
-	switch {
-	case errors.Is(err, storage.ErrIsDir):
-		return nil
-	case err == nil:
-		return fmt.Errorf("media: list %q: a file, not a folder: %w", key, storage.ErrNotExist)
-	case errors.Is(err, storage.ErrNotExist):
-		return fmt.Errorf("media: list %q: no such folder: %w", key, err)
-	}
-	return err
-}
-
 // cannotList answers 501 for a backend without [storage.Lister].
 func (h *Handler) cannotList(w http.ResponseWriter, r *http.Request, key string) {
 	h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: listing asked of a backend that cannot list",

@@ -175,7 +175,7 @@ func TestListingNDJSON(t *testing.T) {
 // fetchPage GETs one ?format=json page.
 func fetchPage(t *testing.T, base, query string) (pageJSON, *http.Response) {
 	t.Helper()
-	resp := get(t, base+query)
+	resp := getResp(t, base+query)
 	var p pageJSON
 	if resp.StatusCode == 200 {
 		dec := json.NewDecoder(resp.Body)
@@ -383,7 +383,7 @@ func TestListing100k(t *testing.T) {
 	start = time.Now()
 	srv := httptest.NewServer(newHandler(t, localBackend(t, root), media.Options{}))
 	defer srv.Close()
-	resp := get(t, srv.URL+"/many/?format=ndjson")
+	resp := getResp(t, srv.URL+"/many/?format=ndjson")
 	checkStreamHeaders(t, resp, media.NDJSONType)
 	seen := make([]bool, n)
 	count := 0
@@ -412,7 +412,7 @@ func TestListingErrorMidway(t *testing.T) {
 	b := failingLister{n: 5000}
 	srv := httptest.NewServer(newHandler(t, b, media.Options{FlushBytes: 4096}))
 	defer srv.Close()
-	resp := get(t, srv.URL+"/x/?format=ndjson")
+	resp := getResp(t, srv.URL+"/x/?format=ndjson")
 	body, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) || len(body) == 0 {
 		t.Fatalf("%d, %d bytes, %v; want 200, some entries, then unexpected EOF", resp.StatusCode, len(body), err)

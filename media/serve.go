@@ -57,6 +57,14 @@ var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-R
 // [storage.ErrChanged] writes nothing and returns true: the caller opens
 // the object again. Otherwise it returns false, the response written.
 func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
+	report(r.Context(), StrategyServe)
+	return h.serveObjectAs(w, r, key, info, obj, mayRetry, "")
+}
+
+// serveObjectAs is serveObject with the Content-Disposition given (""
+// derives it from the request and the key) and no strategy reported, for
+// a generated object such as a folder's archive.
+func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool, disposition string) (again bool) {
 	hw := headerWriter{h: w.Header()}
 	useRange, done := h.preconditions(w, r, &hw, info)
 	if done {
@@ -96,7 +104,10 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 	}
 	hw.set("Accept-Ranges", "bytes")
 	hw.set("X-Content-Type-Options", "nosniff")
-	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
+	if disposition == "" {
+		disposition = ContentDisposition(dispositionKind(r), baseName(key))
+	}
+	hw.set("Content-Disposition", disposition)
 	if activeContent(ctype) {
 		hw.set("Content-Security-Policy", sandboxCSP)
 	}
@@ -110,7 +121,8 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 	// so that a store that fails or has a newer version answers with a
 	// proper status instead of a cut transfer.
 	var stream io.ReadCloser
-	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && fileOf(obj) == nil {
+	gen, _ := obj.(rangeWriter)
+	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && fileOf(obj) == nil && gen == nil {
 		if rr, ok := obj.(rangeio.RangeReader); ok {
 			stream, err = rr.ReadRange(off, n)
 			if err != nil {
@@ -143,6 +155,8 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 		_, err = m.Write(w, obj)
 	case stream != nil:
 		_, err = rangeio.CopyStream(w, stream, n)
+	case gen != nil:
+		err = gen.WriteRange(w, off, n)
 	default:
 		err = copyBody(w, obj, off, n)
 	}
@@ -150,6 +164,14 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 		h.abort(r, key, err)
 	}
 	return false
+}
+
+// rangeWriter is implemented by generated objects (a folder's archive)
+// that write a span of themselves straight to the response, with no pipe
+// or goroutine between: single spans use it; multipart/byteranges reads
+// each part through the object's ReadRange.
+type rangeWriter interface {
+	WriteRange(w io.Writer, off, n int64) error
 }
 
 // fileOf returns obj's local file (sent with sendfile), or nil.

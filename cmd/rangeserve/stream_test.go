@@ -67,7 +67,7 @@ mounts:
 	}
 
 	for _, bad := range []string{"stream: {flush_bytes: 10MiB}", "stream: {flush_interval: -1s}", "follow: {idle_timeout: -1s}"} {
-		c, err := parseConfig("bad.yaml", []byte(bad+fmt.Sprintf("\nmounts:\n  - {prefix: /m/, backend: local, root: %q, auth: public}\n", root)))
+		c, err := parseConfig("bad.yaml", ".", []byte(bad+fmt.Sprintf("\nmounts:\n  - {prefix: /m/, backend: local, root: %q, auth: public}\n", root)))
 		if err == nil {
 			c.dir = "."
 			var a *app
