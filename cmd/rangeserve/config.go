@@ -20,6 +20,7 @@ import (
 	"github.com/rangeserve/rangeserve/media"
 	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage/s3"
+	"github.com/rangeserve/rangeserve/zipstream"
 )
 
 // Config is the whole of config.yaml. Field comments give each default.
@@ -229,6 +230,14 @@ type Mount struct {
 	Faststart string `yaml:"faststart"`
 	// XAccel configures mode x-accel.
 	XAccel XAccelConfig `yaml:"x_accel"`
+	// Archives serves a folder as one ZIP archive on
+	// GET <folder>/?archive=zip (the UI's "Download ZIP"). Default true;
+	// false answers such requests 404.
+	Archives *bool `yaml:"archives"`
+	// ArchiveMaxEntries is the most files and folders one archive may
+	// hold; a larger folder is refused with 403. Default 200000
+	// (zipstream.DefaultMaxEntries).
+	ArchiveMaxEntries int `yaml:"archive_max_entries"`
 	// NestedIn lists the prefixes of the mounts (as written there, such
 	// as /media/) whose root holds this mount's files and whose policy is
 	// weaker: start-up refuses such a layout unless it is listed here.
@@ -732,6 +741,9 @@ func (m *Mount) validate(p string, c *Config) error {
 	if strings.HasPrefix(m.Prefix, "/api/") {
 		return errAt(p+".prefix", "/api/ is reserved for rangeserve's own API")
 	}
+	if strings.HasPrefix(m.Prefix, uiPath) {
+		return errAt(p+".prefix", "%s is reserved for rangeserve's web UI: choose another prefix", uiPath)
+	}
 	if m.Auth == "" {
 		return errAt(p+".auth", "missing: state who may read this mount, one of %s", strings.Join(policies, ", "))
 	}
@@ -757,6 +769,12 @@ func (m *Mount) validate(p string, c *Config) error {
 	}
 	if err := c.zeroRefused(p+".max_ranges", m.MaxRanges == 0, fmt.Sprintf("remove the key for %d; 1 answers requests for several ranges with the whole file", rangeio.DefaultMaxRanges)); err != nil {
 		return err
+	}
+	if err := c.zeroRefused(p+".archive_max_entries", m.ArchiveMaxEntries == 0, fmt.Sprintf("remove the key for %d, or set archives: false to serve no archives", zipstream.DefaultMaxEntries)); err != nil {
+		return err
+	}
+	if m.ArchiveMaxEntries < 0 {
+		return errAt(p+".archive_max_entries", "%d is negative: give the most files and folders one archive may hold, or remove the key for %d", m.ArchiveMaxEntries, zipstream.DefaultMaxEntries)
 	}
 	switch m.Backend {
 	case "local":

@@ -97,7 +97,7 @@ func serve(ctx context.Context, cfg *Config, name string, logs loggers) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	log.Info("rangeserve listening", "url", "http://"+ln.Addr().String()+"/", "config", name, "mounts", len(cfg.Mounts))
+	log.Info("rangeserve listening: open the web UI", "url", listenURL(ln.Addr()), "config", name, "mounts", len(cfg.Mounts))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -24,6 +24,10 @@ func (m *Mount) mediaOptions() media.Options {
 		RedirectTTL:    m.RedirectTTL,
 		AllowHidden:    m.AllowHidden,
 		Faststart:      m.Faststart,
+		// archives: false is media's off; archive_max_entries 0 (left
+		// out) is its default.
+		NoArchives:        m.Archives != nil && !*m.Archives,
+		ArchiveMaxEntries: m.ArchiveMaxEntries,
 	}
 }
 
@@ -69,6 +73,10 @@ var mediaKeys = map[string]string{
 	"RedirectTTL":    "redirect_ttl",
 	"AllowHidden":    "allow_hidden",
 	"Faststart":      "faststart",
+	// NoArchives is off only through archives: false, which media never
+	// refuses.
+	"NoArchives":        "archives",
+	"ArchiveMaxEntries": "archive_max_entries",
 }
 
 // checkMedia runs media's own checks of a mount's options, the ones

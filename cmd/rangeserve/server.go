@@ -74,6 +74,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslo
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	}).Methods(http.MethodGet, http.MethodHead)
+	a.routeUI(api)
 	index := newMountIndex(a.mountPrefixes())
 	if a.signer != nil {
 		links, err := auth.NewLinksHandler(auth.LinksOptions{
@@ -99,7 +100,8 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslo
 		}
 		a.mounts = append(a.mounts, m)
 	}
-	var h http.Handler = &router{api: api, mounts: a.mounts, index: index, log: log}
+	cfg.warnShadowed(log)
+	var h http.Handler = &router{api: api, ui: a.uiHandler(), mounts: a.mounts, index: index, log: log}
 	if *cfg.Log.Access && access != nil {
 		h = accesslog.Handler(access, h)
 	}
@@ -223,6 +225,7 @@ func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (auth.KeyHandler
 	}
 	opts := mc.mediaOptions()
 	a.cfg.streamOptions(&opts)
+	opts.UIURL = uiPath
 	opts.Logger = a.log.With("mount", mc.Prefix)
 	h, err := media.New(b, opts)
 	if err != nil {
@@ -231,11 +234,13 @@ func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (auth.KeyHandler
 	return a.guard.Protect(serveMedia(h), policy, mc.Prefix), nil
 }
 
-// router dispatches requests: /api/ to the API, anything else to the
-// mount mountIndex chooses from the cleaned path (config validation keeps
-// mounts out of /api/), else 404.
+// router dispatches requests: /api/ to the API, /ui/ to the web UI,
+// anything else to the mount mountIndex chooses from the cleaned path
+// (config validation keeps mounts out of /api/ and /ui/), else 404. A
+// browser asking for a folder goes to the UI (folderPage).
 type router struct {
 	api    http.Handler
+	ui     http.Handler
 	mounts []auth.KeyHandler // in config order, as index returns them
 	index  *mountIndex
 	log    *slog.Logger
@@ -243,11 +248,16 @@ type router struct {
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	i, key, err := rt.index.lookup(r.URL.Path)
+	if (err == nil || errors.Is(err, errNoMount)) && folderPage(w, r) {
+		return
+	}
 	switch {
 	case err == nil:
 		rt.mounts[i].ServeKey(w, r, key)
 	case errors.Is(err, errAPIPath):
 		rt.api.ServeHTTP(w, r)
+	case errors.Is(err, errUIPath):
+		rt.ui.ServeHTTP(w, r)
 	case errors.Is(err, errNoMount):
 		http.Error(w, "404 not found", http.StatusNotFound)
 	default:
