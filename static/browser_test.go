@@ -241,7 +241,7 @@ func screenshots(t *testing.T, base, name string, w, h int64, scheme string) {
 		b.Screenshot(t, "image-"+name)
 	}
 
-	link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/video.mp4", Token: fakeToken})
+	link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/locked/video.mp4", Token: fakeToken})
 	if link == "" {
 		t.Fatal("no link")
 	}

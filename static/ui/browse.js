@@ -7,7 +7,7 @@ import { listPage, getToken } from './api.js';
 import { hashFor, urlFor, mountOf, childMounts, underMount, baseName } from './paths.js';
 import { formatSize, formatDate, parseDate, describeType, iconFor } from './format.js';
 import { crumbs, problem, needsLink, followSigned } from './views.js';
-import { sharePanel } from './share.js';
+import { sharePanel, canShare } from './share.js';
 
 const PAGE = 200;        // entries per listing request
 const MAX_ALL = 20000;   // most entries loaded to sort or filter a folder
@@ -40,11 +40,11 @@ export function renderBrowse(ctx) {
   // Header.
   const h1 = h('h1', { tabindex: '-1', class: 'page-title' }, title);
   const summary = h('p', { class: 'page-sub', 'aria-live': 'polite' }, '');
-  const zip = mount
+  const zip = mount && mount.archives !== false
     ? h('a', { class: 'btn', href: urlFor(folder, { archive: 'zip' }, query), download: '', onclick: followSigned(mount, folder, { archive: 'zip' }, query) }, icon('archive'), 'Download ZIP')
     : null;
-  const shareBtn = mount ? h('button', { type: 'button', class: 'btn', 'aria-expanded': 'false', hidden: true }, icon('link'), 'Share') : null;
-  const share = mount ? sharePanel(ctx, { mount, path: folder, query }) : null;
+  const shareBtn = canShare(mount) ? h('button', { type: 'button', class: 'btn', 'aria-expanded': 'false', hidden: true }, icon('link'), 'Share') : null;
+  const share = canShare(mount) ? sharePanel(ctx, { mount, path: folder, query }) : null;
   if (share) {
     share.el.hidden = true;
     shareBtn.setAttribute('aria-controls', share.el.id);
@@ -91,13 +91,13 @@ export function renderBrowse(ctx) {
   const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
   const card = h('div', { class: 'card listing-card' }, table, empty, status);
 
-  view.append(
+  view.append(...[
     crumbs(folder, mount, query),
     h('div', { class: 'page-head' },
       h('div', { class: 'page-head-text' }, h1, h('p', { class: 'page-sub-row' }, summary, meta)),
       h('div', { class: 'page-actions' }, zip, shareBtn)),
     share ? share.el : null,
-    toolbar, card, sentinel);
+    toolbar, card, sentinel].filter(Boolean));
   ctx.heading(h1);
 
   if (!mount && !virtual) {
@@ -244,7 +244,7 @@ export function renderBrowse(ctx) {
     const sub = e.dir ? (e.mount ? [authLabels[e.mount.auth] || e.mount.auth || 'Mount'] : [d ? formatDate(d, false) : ''])
       : [formatSize(e.size), d ? formatDate(d, false) : ''];
     const typeText = e.mount ? 'Mount' + (e.mount.auth ? ' · ' + (authShort[e.mount.auth] || e.mount.auth) : '') : e.dir ? 'Folder' : describeType(e.name, e.type);
-    const dl = e.mount ? null : e.dir
+    const dl = e.mount || (e.dir && mount.archives === false) ? null : e.dir
       ? h('a', { class: 'icon-btn', href: urlFor(path, { archive: 'zip' }, q), download: '', title: 'Download as ZIP', 'aria-label': `Download ${e.name} as ZIP`, onclick: followSigned(mount, path, { archive: 'zip' }, q) }, icon('archive'))
       : h('a', { class: 'icon-btn', href: urlFor(path, { download: '1' }, q), download: '', title: 'Download', 'aria-label': `Download ${e.name}`, onclick: followSigned(mount, path, { download: '1' }, q) }, icon('download'));
     tr = h('tr', { dataset: { path }, class: e.dir ? 'is-dir' : '' },
