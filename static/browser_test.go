@@ -130,10 +130,9 @@ func TestBrowserUI(t *testing.T) {
 	t.Run("share", func(t *testing.T) {
 		link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/locked/video.mp4", Token: fakeToken})
 		u, _ := url.Parse(link)
-		// A fresh browser (no token, no cookie) plays the file through
+		// A fresh browser context (no token, no cookie) plays the file through
 		// the link's player page, and straight from the link itself.
-		fresh := uitest.Start(t)
-		fresh.Viewport(t, 1280, 800)
+		fresh := b.Fresh(t)
 		uitest.CheckPlayer(t, fresh, base, uitest.PlayerWant{Path: "/locked/video.mp4", Query: u.RawQuery, Duration: 10})
 		fresh.Navigate(t, link)
 		fresh.Wait(t, 20*time.Second, "the raw link plays", `document.querySelector('video') && document.querySelector('video').readyState >= 2`, `document.body.innerHTML.slice(0, 200)`)
@@ -175,7 +174,7 @@ func TestBrowserUI(t *testing.T) {
 		if !strings.HasPrefix(link, base+"/locked/docs/?") || !strings.Contains(link, "scope=docs%2F") {
 			t.Fatalf("folder link %q: want %s/locked/docs/?…scope=docs/…", link, base)
 		}
-		fresh := uitest.Start(t)
+		fresh := b.Fresh(t)
 		fresh.Open(t, page)
 		fresh.Wait(t, 10*time.Second, "the folder through its link", `document.querySelector('.entry-name') && document.querySelector('.entry-name').textContent === 'notes.txt'`, `document.querySelector('#view').innerText`)
 		// The file inside opens through the same link (the query rides along).
