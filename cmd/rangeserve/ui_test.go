@@ -359,6 +359,27 @@ mounts:
 		}
 	})
 
+	t.Run("signed folder with the token", func(t *testing.T) {
+		// The admin token typed in the share step lists a folder of the
+		// signed mount through a link the page makes, and opens a file.
+		b.Open(t, uitest.PageURL(base, "/locked/docs/", ""))
+		b.Wait(t, 10*time.Second, "the signed folder", `document.querySelector('.entry-name') && document.querySelector('.entry-name').textContent === 'notes.txt'`, `document.querySelector('#view').innerText`)
+		if h := uitest.Eval[string](t, b, 5*time.Second, `location.hash + document.querySelector('.entry-link').getAttribute('href')`); strings.Contains(h, "sig=") {
+			t.Errorf("the page's own link went into a URL: %s", h)
+		}
+		b.Click(t, ".entry-link")
+		b.Wait(t, 10*time.Second, "a file of the signed folder", `document.querySelector('pre.text-view') && document.querySelector('pre.text-view').textContent.length > 10`, `document.querySelector('#view').innerText`)
+		// The mount itself cannot be listed with a link: the page says why.
+		b.Open(t, uitest.PageURL(base, "/locked/", ""))
+		b.Wait(t, 10*time.Second, "the signed mount's root", `document.querySelector('.problem-text')`, `document.querySelector('#view').innerText`)
+		if msg := uitest.Eval[string](t, b, 5*time.Second, `document.querySelector('.problem-text').textContent`); !strings.Contains(msg, "share links only") {
+			t.Errorf("the signed mount's root says %q, want why it cannot be listed", msg)
+		}
+		uitest.CheckAccessible(t, b, "signed mount's root")
+		b.Screenshot(t, "binary-locked-desktop")
+		uitest.CheckClean(t, b)
+	})
+
 	t.Run("share refused", func(t *testing.T) {
 		// A TTL the token may not mint: the form shows the server's reason.
 		b.Open(t, uitest.PageURL(base, "/locked/video.mp4", ""))
