@@ -18,13 +18,14 @@ func TestImportRules(t *testing.T) {
 	// allowed lists, per package, the packages of ours it may import.
 	allowed := map[string][]string{
 		"rangeio":          {},
+		"mp4":              {},
 		"storage":          {},
 		"auth":             {"storage"},
 		"accesslog":        {},
 		"static":           {},
 		"storage/local":    {"storage", "rangeio"},
 		"storage/s3":       {"storage", "rangeio"},
-		"media":            {"storage", "rangeio", "zipstream"},
+		"media":            {"storage", "rangeio", "zipstream", "mp4"},
 		"internal/testenv": {},
 		"zipstream":        {},
 		"internal/uitest":  {"internal/testenv"},

@@ -44,6 +44,19 @@
 //     mode; with &deflate=1 its text entries are compressed and it is
 //     streamed chunked.
 //
+// In front of every strategy sits virtual faststart (faststart.go, package
+// mp4): an MP4, MOV, M4A or M4V whose moov box follows its media data is
+// served as a virtual file with the moov first, so that a player starts
+// without asking for the end of the file. The virtual file has its own
+// length and strong ETag (the source's with "-fs1", [mp4.VirtualETag]),
+// gets every Range, multi-range and conditional case like a stored file,
+// and is assembled from the rewritten moov in memory (plans are kept in a
+// bounded cache per object version) and spans of the source, each still
+// sent with sendfile or one request to the store. ?original=1 gets the
+// stored bytes. It is on by default in serve mode; in the delegation modes
+// it is off unless [Options].Faststart is "on", in which case the files
+// that need it are served by the handler and all others delegated.
+//
 // It decides every header itself: Content-Type (the backend's, else magic
 // bytes, else the extension, else a text check), Content-Disposition
 // ([ContentDisposition], RFC 6266 with an RFC 8187 UTF-8 filename), quoted

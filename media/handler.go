@@ -90,6 +90,21 @@ type Options struct {
 	// the handler's, so it is the same for every backend and for
 	// ServeHTTP and ServeKey alike.
 	AllowHidden bool
+	// Faststart, "on" or "off", controls virtual faststart: an MP4, MOV,
+	// M4A or M4V (by content type) whose moov box follows its media data
+	// is served as a virtual file with the moov moved to the front (see
+	// faststart.go and package mp4), so that players start at once; the
+	// query ?original=1 gets the bytes as stored. "" means "on" in
+	// [ModeServe] and "off" in the delegation modes, where "on" makes the
+	// handler serve such files itself instead of delegating them (the
+	// front proxy could only send the stored bytes); [ModeRedirect]
+	// refuses "on".
+	Faststart string
+	// FaststartCacheSize bounds, in bytes, the memory of the remembered
+	// faststart plans (chiefly the rewritten moov boxes, one per object
+	// version); a moov box over a quarter of it is not rewritten. 0 means
+	// [DefaultFaststartCacheSize].
+	FaststartCacheSize int64
 	// NoArchives turns off folder archives (GET <folder>?archive=zip,
 	// answered 404 then). By default a folder of a backend that lists
 	// ([storage.Lister]) is served as one ZIP archive on request.
@@ -131,6 +146,8 @@ type Handler struct {
 	presigner storage.Presigner // ModeRedirect
 	types     *typeCache
 	flush     flushPolicy     // the chunked path's (chunked.go)
+	faststart bool            // serve virtual faststart files (faststart.go)
+	plans     *planCache      // faststart plans per object version
 	sums      *zipstream.Sums // CRC-32s of archive entries
 }
 
@@ -158,6 +175,17 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 	if err := h.initStreaming(); err != nil {
 		return nil, err
 	}
+	var err error
+	if h.faststart, err = faststartOn(h.opts); err != nil {
+		return nil, err
+	}
+	if opts.FaststartCacheSize < 0 {
+		return nil, fmt.Errorf("media: FaststartCacheSize must not be negative (got %d); 0 means the default, Faststart \"off\" turns the feature off", opts.FaststartCacheSize)
+	}
+	if h.opts.FaststartCacheSize == 0 {
+		h.opts.FaststartCacheSize = DefaultFaststartCacheSize
+	}
+	h.plans = newPlanCache(h.opts.FaststartCacheSize)
 	if !validHeaderValue(opts.CacheControl) {
 		return nil, fmt.Errorf("media: CacheControl %q holds characters not allowed in a header", opts.CacheControl)
 	}

@@ -18,23 +18,42 @@ import (
 // (a backend that remembers metadata for a moment can open a version that
 // is already gone), it opens the object again, once.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string) {
+	h.serveOpened(w, r, key, false)
+}
+
+// serveOpened is serve; with onlyVirtual (a delegation mode with
+// faststart on) it answers only if the object is served as a virtual
+// faststart file, and otherwise writes nothing and returns false so that
+// the caller delegates it.
+func (h *Handler) serveOpened(w http.ResponseWriter, r *http.Request, key string, onlyVirtual bool) (served bool) {
 	for attempt := 0; ; attempt++ {
 		obj, err := h.b.Open(r.Context(), key)
 		if err != nil {
 			h.fail(w, r, key, err)
-			return
+			return true
 		}
-		again := func() bool {
+		again, served := func() (again, served bool) {
 			defer obj.Close()
 			info := obj.Info()
 			if info.IsDir {
 				h.fail(w, r, key, storage.ErrIsDir)
-				return false
+				return false, true
 			}
-			return h.serveObject(w, r, key, info, obj, attempt == 0)
+			vinfo, vobj, err := h.virtualize(r, key, info, obj)
+			if err != nil {
+				if attempt == 0 && errors.Is(err, storage.ErrChanged) {
+					return true, false
+				}
+				h.fail(w, r, key, err)
+				return false, true
+			}
+			if onlyVirtual && vobj == obj {
+				return false, false
+			}
+			return h.serveObject(w, r, key, vinfo, vobj, attempt == 0), true
 		}()
 		if !again {
-			return
+			return served
 		}
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "media: object replaced since it was opened; opening it again",
 			slog.String("key", key))
@@ -57,7 +76,11 @@ var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-R
 // [storage.ErrChanged] writes nothing and returns true: the caller opens
 // the object again. Otherwise it returns false, the response written.
 func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
-	report(r.Context(), StrategyServe)
+	if isVirtual(obj) {
+		report(r.Context(), StrategyFaststart)
+	} else {
+		report(r.Context(), StrategyServe)
+	}
 	return h.serveObjectAs(w, r, key, info, obj, mayRetry, "")
 }
 
@@ -194,6 +217,9 @@ func fileOf(obj storage.Object) *os.File {
 // this handler always sets; flushing first spares that read and copy. A
 // freshly opened file is at offset 0, so the seek is skipped there.
 func copyBody(w io.Writer, obj storage.Object, off, n int64) error {
+	if v, ok := obj.(*virtualObject); ok {
+		return v.copyTo(w, off, n)
+	}
 	f := fileOf(obj)
 	if f == nil {
 		_, err := rangeio.CopyAt(w, obj, off, n)

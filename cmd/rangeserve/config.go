@@ -221,6 +221,12 @@ type Mount struct {
 	// request for more gets the whole file. Default 32
 	// (rangeio.DefaultMaxRanges).
 	MaxRanges int `yaml:"max_ranges"`
+	// Faststart is on or off: serve MP4/MOV/M4A/M4V files whose moov
+	// follows the media data as virtual faststart files (moov first;
+	// ?original=1 gets the stored bytes). Default on in mode serve, off in
+	// x-accel and x-sendfile (where on makes rangeserve serve those files
+	// itself); mode redirect refuses on.
+	Faststart string `yaml:"faststart"`
 	// XAccel configures mode x-accel.
 	XAccel XAccelConfig `yaml:"x_accel"`
 	// NestedIn lists the prefixes of the mounts (as written there, such

@@ -61,6 +61,8 @@ func TestConfigErrors(t *testing.T) {
 		{"gc percent", "server:\n  gc_percent: 5\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.gc_percent", "25 to 2000"}},
 		{"memory limit", "server:\n  memory_limit: 100MiB\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.memory_limit", "cache.max_bytes"}},
 		{"stat ttl", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'h:9000', bucket: b, stat_ttl: 2h}, auth: public}\n", []string{"stat_ttl", "0s", "1h"}},
+		{"faststart", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, faststart: yes}\n", []string{"mounts[0].faststart", `"yes"`}},
+		{"faststart redirect", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'h:9000', bucket: b}, auth: public, mode: redirect, faststart: on}\n", []string{"mounts[0].faststart", "redirect"}},
 		{"duration", "server:\n  idle_timeout: soon\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"soon"}},
 	}
 	for _, tt := range tests {

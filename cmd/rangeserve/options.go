@@ -23,6 +23,7 @@ func (m *Mount) mediaOptions() media.Options {
 		AccelLimitRate: m.XAccel.LimitRate,
 		RedirectTTL:    m.RedirectTTL,
 		AllowHidden:    m.AllowHidden,
+		Faststart:      m.Faststart,
 	}
 }
 
@@ -67,6 +68,7 @@ var mediaKeys = map[string]string{
 	"AccelLimitRate": "x_accel.limit_rate",
 	"RedirectTTL":    "redirect_ttl",
 	"AllowHidden":    "allow_hidden",
+	"Faststart":      "faststart",
 }
 
 // checkMedia runs media's own checks of a mount's options, the ones
