@@ -145,9 +145,9 @@ type Handler struct {
 	pather    storage.Pather    // ModeXSendfile
 	presigner storage.Presigner // ModeRedirect
 	types     *typeCache
+	flush     flushPolicy     // the chunked path's (chunked.go)
 	faststart bool            // serve virtual faststart files (faststart.go)
 	plans     *planCache      // faststart plans per object version
-	flush     flushPolicy     // the chunked path's (chunked.go)
 	sums      *zipstream.Sums // CRC-32s of archive entries
 }
 
@@ -172,6 +172,9 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 	if h.opts.Mode == "" {
 		h.opts.Mode = ModeServe
 	}
+	if err := h.initStreaming(); err != nil {
+		return nil, err
+	}
 	var err error
 	if h.faststart, err = faststartOn(h.opts); err != nil {
 		return nil, err
@@ -183,9 +186,6 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 		h.opts.FaststartCacheSize = DefaultFaststartCacheSize
 	}
 	h.plans = newPlanCache(h.opts.FaststartCacheSize)
-	if err := h.initStreaming(); err != nil {
-		return nil, err
-	}
 	if !validHeaderValue(opts.CacheControl) {
 		return nil, fmt.Errorf("media: CacheControl %q holds characters not allowed in a header", opts.CacheControl)
 	}

@@ -170,13 +170,29 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, key string, 
 	}
 	p := folderPath(r)
 	page := listPage{Path: p, Entries: make([]listEntry, 0, len(infos))}
-	for _, info := range infos {
-		if h.listed(info) {
-			page.Entries = append(page.Entries, entryOf(info))
+	// Entries the listing leaves out (hidden names) are dropped after the
+	// backend's page is cut, so a page is topped up from the following
+	// ones, a bounded number of times: a folder of mostly hidden names
+	// still pages forward through the cursor rather than in one request.
+	for refill := 0; ; refill++ {
+		for _, info := range infos {
+			if h.listed(info) {
+				page.Entries = append(page.Entries, entryOf(info))
+			}
 		}
-	}
-	if more && len(infos) > 0 {
-		page.Next = encodeCursor(storage.ListName(infos[len(infos)-1]))
+		if !more || len(infos) == 0 {
+			page.Next = ""
+			break
+		}
+		last := storage.ListName(infos[len(infos)-1])
+		page.Next = encodeCursor(last)
+		if len(page.Entries) >= limit || refill == maxListRefills {
+			break
+		}
+		if infos, more, err = h.listPage(ctx, key, last, limit-len(page.Entries)); err != nil {
+			h.fail(w, r, key, err)
+			return
+		}
 	}
 	body, err := json.Marshal(page)
 	if err != nil {
@@ -194,6 +210,10 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, key string, 
 		_, _ = w.Write(body)
 	}
 }
+
+// maxListRefills bounds how many further backend pages one listing page
+// reads to make up for entries it leaves out.
+const maxListRefills = 4
 
 var errNoLister = errors.New("media: the backend cannot list folders")
 

@@ -523,3 +523,20 @@ func TestListingHEAD(t *testing.T) {
 		}
 	}
 }
+
+// A page is filled although the backend's page held hidden names the
+// listing leaves out: ".secret" sorts first in docs/, so a page of two
+// from the backend holds one listed entry.
+func TestListingPageFilledPastHidden(t *testing.T) {
+	b := localBackend(t, listTree(t))
+	srv := httptest.NewServer(newHandler(t, b, media.Options{}))
+	defer srv.Close()
+	p, _ := fetchPage(t, srv.URL+"/docs/", "?format=json&limit=2")
+	var got []string
+	for _, e := range p.Entries {
+		got = append(got, e.Name)
+	}
+	if !slices.Equal(got, docsListNames[:2]) || p.Next == "" {
+		t.Errorf("limit 2: %q (next %q), want %q and a cursor", got, p.Next, docsListNames[:2])
+	}
+}

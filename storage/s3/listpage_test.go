@@ -64,7 +64,7 @@ func TestListing10k(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	b, err := s3.New(ctx, s3.Options{Endpoint: m.Endpoint, Bucket: bucket, Prefix: "pre", AccessKey: m.AccessKey,
+	b, err := s3.New(ctx, s3.Options{Endpoint: m.Endpoint, DisableTLS: true, Bucket: bucket, Prefix: "pre", AccessKey: m.AccessKey,
 		SecretKey: m.SecretKey, PathStyle: true, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
