@@ -158,11 +158,12 @@ func TestBrowserUI(t *testing.T) {
 	})
 
 	t.Run("folder share", func(t *testing.T) {
-		// With the token, the folder's Share button opens the form; the
-		// link covers the folder (scope), and its player-page link lists
-		// the folder in a fresh browser.
+		// With the token, the signed folder lists through a link the page
+		// makes for itself, and its Share button opens the form; the link
+		// covers the folder (scope), and its player-page link lists the
+		// folder in a fresh browser.
 		b.Open(t, uitest.PageURL(base, "/locked/docs/", ""))
-		b.Wait(t, 10*time.Second, "refused without a link", `document.querySelector('.problem')`, `document.querySelector('#view').innerText`)
+		b.Wait(t, 10*time.Second, "listed with the token", `document.querySelector('.entry-name') && document.querySelector('.entry-name').textContent === 'notes.txt'`, `document.querySelector('#view').innerText`)
 		if uitest.Eval[bool](t, b, 5*time.Second, `sessionStorage.getItem('rangeserve.token') === null`) {
 			t.Fatal("the share subtest left no token in sessionStorage")
 		}
