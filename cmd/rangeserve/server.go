@@ -222,6 +222,7 @@ func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (auth.KeyHandler
 		return nil, errors.New("unknown backend " + mc.Backend)
 	}
 	opts := mc.mediaOptions()
+	a.cfg.streamOptions(&opts)
 	opts.Logger = a.log.With("mount", mc.Prefix)
 	h, err := media.New(b, opts)
 	if err != nil {
