@@ -25,6 +25,7 @@ func TestImportRules(t *testing.T) {
 		"storage/s3":       {"storage", "rangeio"},
 		"media":            {"storage", "rangeio"},
 		"internal/testenv": {},
+		"cors":             {},
 		"":                 {},
 	}
 	third := map[string][]string{ // third-party module prefixes each may use
