@@ -26,6 +26,7 @@ func TestImportRules(t *testing.T) {
 		"media":            {"storage", "rangeio"},
 		"internal/testenv": {},
 		"cors":             {},
+		"health":           {},
 		"":                 {},
 	}
 	third := map[string][]string{ // third-party module prefixes each may use
