@@ -271,4 +271,3 @@ func TestCheckHonoursCallerContext(t *testing.T) {
 		t.Errorf("Check waited %v past the caller's deadline", time.Since(start))
 	}
 }
-
