@@ -27,6 +27,7 @@ func TestImportRules(t *testing.T) {
 		"internal/testenv": {},
 		"cors":             {},
 		"health":           {},
+		"metrics":          {"media", "storage", "rangeio"},
 		"":                 {},
 	}
 	third := map[string][]string{ // third-party module prefixes each may use
@@ -35,6 +36,7 @@ func TestImportRules(t *testing.T) {
 		"internal/testenv": {"github.com/minio/minio-go/v7"},
 		"media":            {"github.com/h2non/filetype"},
 		"rangeio":          {"golang.org/x/sync"},
+		"metrics":          {"github.com/prometheus/client_golang"},
 	}
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
 	if err != nil {
