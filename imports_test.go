@@ -27,6 +27,7 @@ func TestImportRules(t *testing.T) {
 		"internal/testenv": {},
 		"cors":             {},
 		"health":           {},
+		"limits":           {},
 		"metrics":          {"media", "storage", "rangeio"},
 		"":                 {},
 	}
@@ -37,6 +38,7 @@ func TestImportRules(t *testing.T) {
 		"media":            {"github.com/h2non/filetype"},
 		"rangeio":          {"golang.org/x/sync"},
 		"metrics":          {"github.com/prometheus/client_golang"},
+		"limits":           {"golang.org/x/time"},
 	}
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
 	if err != nil {
