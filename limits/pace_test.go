@@ -265,16 +265,16 @@ func getRaw(t *testing.T, addr string) net.Conn {
 	return c
 }
 
-// TestWriteDeadlineMoves: with a 500ms idle timeout, a client reading
-// 3 MiB at about 1.5 MiB/s (two seconds, four times the timeout) gets
+// TestWriteDeadlineMoves: with a 1s idle timeout, a client reading 8 MiB
+// at no more than 3.2 MB/s (32 KiB per 10ms: at least 2.6 seconds) gets
 // every byte, by sendfile and by Write; a client that stops reading is
-// dropped about 500ms after the kernel buffers fill. A control server
-// with a fixed 500ms WriteTimeout and no Limiter cuts the slow client,
-// which shows that the live case tests the moving deadline.
+// dropped about 1s after the kernel buffers fill. A control server with
+// a fixed 1s WriteTimeout and no Limiter cuts the slow client, which
+// shows that the live case tests the moving deadline.
 func TestWriteDeadlineMoves(t *testing.T) {
 	testShort(t)
-	const idle = 500 * time.Millisecond
-	const size = 3 << 20
+	const idle = time.Second
+	const size = 8 << 20
 	path, data := writeFile(t, size)
 	serve := func(t *testing.T, h http.Handler, writeTimeout time.Duration) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -290,7 +290,7 @@ func TestWriteDeadlineMoves(t *testing.T) {
 		c := getRaw(t, addr)
 		defer c.Close()
 		c.SetReadDeadline(time.Now().Add(20 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReaderSize(&slowReader{r: c, step: 16 << 10, pause: 10 * time.Millisecond}, 16<<10), nil)
+		resp, err := http.ReadResponse(bufio.NewReaderSize(&slowReader{r: c, step: 32 << 10, pause: 10 * time.Millisecond}, 32<<10), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -311,7 +311,7 @@ func TestWriteDeadlineMoves(t *testing.T) {
 			if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
 				t.Fatalf("slow client got %d bytes, %v after %v; want all %d", len(got), err, el, size)
 			}
-			if el < 3*idle {
+			if el < 2*idle {
 				t.Fatalf("the slow client took only %v: it does not outlast the idle timeout, the test proves nothing", el)
 			}
 			if err := <-result; err != nil {
