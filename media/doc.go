@@ -35,6 +35,14 @@
 // mistakes a truncated body for a complete one. An object found replaced
 // ([storage.ErrChanged]) before the status line is opened again, once.
 //
+// The code has one file per concern: handler.go (Options, New, the entry
+// points and the method check), serve.go (the bytes sent by the handler),
+// stream.go (unknown length), delegate.go (X-Accel-Redirect, X-Sendfile),
+// redirect.go (presigned URLs), preconditions.go (validators, conditional
+// requests, 304), headers.go (header plumbing), contenttype.go,
+// disposition.go, errors.go (the error-to-status mapping) and grant.go (what
+// callers attach to a request, and what the handler reports back).
+//
 // media imports storage (interfaces only) and rangeio; it must never import
 // a concrete backend, minio-go, auth or cmd. Authorization happens before
 // [Handler.ServeKey] is called.

@@ -39,19 +39,15 @@ type app struct {
 // mount serves one URL prefix: it cleans the key once, authorizes it, and
 // hands it to media.
 type mount struct {
-	prefix      string
-	allowHidden bool
-	policy      auth.Policy
-	guard       *auth.Guard
-	media       *media.Handler
-	log         *slog.Logger
+	prefix string
+	policy auth.Policy
+	guard  *auth.Guard
+	media  *media.Handler
+	log    *slog.Logger
 }
 
 func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, err := storage.CleanKey(strings.TrimPrefix(r.URL.Path, m.prefix))
-	if err == nil && !m.allowHidden && hidden(key) {
-		err = errHidden
-	}
 	if err != nil {
 		m.log.Info("refused key", "mount", m.prefix, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		http.Error(w, "404 not found", http.StatusNotFound)
@@ -188,7 +184,6 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		lb, err := local.New(local.Options{
 			Root:           a.cfg.path(mc.Root),
 			FollowSymlinks: mc.FollowSymlinks,
-			AllowHidden:    mc.AllowHidden,
 		})
 		if err != nil {
 			return nil, err
@@ -228,12 +223,13 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		AccelBuffering: mc.XAccel.Buffering,
 		AccelLimitRate: mc.XAccel.LimitRate,
 		RedirectTTL:    mc.RedirectTTL,
+		AllowHidden:    mc.AllowHidden,
 		Logger:         a.log.With("mount", mc.Prefix),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, policy: policy, guard: a.guard, media: h, log: a.log}, nil
+	return &mount{prefix: mc.Prefix, policy: policy, guard: a.guard, media: h, log: a.log}, nil
 }
 
 // router dispatches requests: /api/ to the API, anything else to the
@@ -257,15 +253,6 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Error(w, "404 not found", http.StatusNotFound)
-}
-
-var errHidden = errors.New("hidden files are not served (set allow_hidden on the mount)")
-
-// hidden reports whether a segment of key starts with a dot. The policy
-// holds for every backend: an object store has no hidden files of its own,
-// but a bucket synced from disk does.
-func hidden(key string) bool {
-	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
 // Handler is the whole server's http.Handler.
