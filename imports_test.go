@@ -28,6 +28,7 @@ func TestImportRules(t *testing.T) {
 		"cors":             {},
 		"health":           {},
 		"limits":           {},
+		"server":           {},
 		"metrics":          {"media", "storage", "rangeio"},
 		"":                 {},
 	}
