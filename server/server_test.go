@@ -109,9 +109,9 @@ func mediaHandler(t *testing.T, size int) (http.Handler, []byte) {
 
 // answer is what a comparison between protocols looks at.
 type answer struct {
-	status                                   int
+	status                                  int
 	contentRange, contentType, length, etag string
-	sum                                      [32]byte
+	sum                                     [32]byte
 }
 
 func fetch(t *testing.T, c *http.Client, url string, hdr map[string]string, wantProto string) answer {
