@@ -25,6 +25,7 @@ func TestImportRules(t *testing.T) {
 		"storage/s3":       {"storage", "rangeio"},
 		"media":            {"storage", "rangeio"},
 		"internal/testenv": {},
+		"internal/uitest":  {"internal/testenv"},
 		"cors":             {},
 		"health":           {},
 		"limits":           {},
@@ -36,6 +37,7 @@ func TestImportRules(t *testing.T) {
 		"storage/s3":       {"github.com/minio/minio-go/v7"},
 		"storage/local":    {"golang.org/x/sys"}, // openat2(2)
 		"internal/testenv": {"github.com/minio/minio-go/v7"},
+		"internal/uitest":  {"github.com/chromedp/chromedp", "github.com/chromedp/cdproto"},
 		"media":            {"github.com/h2non/filetype"},
 		"rangeio":          {"golang.org/x/sync"},
 		"metrics":          {"github.com/prometheus/client_golang"},

@@ -18,8 +18,15 @@
 //     io.Reader is streamed without Content-Length and without ranges;
 //   - x-accel / x-sendfile: after the object has been found, the response
 //     only names it (X-Accel-Redirect, X-Sendfile) and the front proxy sends
-//     the bytes, ranges and conditionals included;
-//   - redirect: a 307 to a presigned URL ([storage.Presigner]).
+//     the bytes, ranges and conditionals included. The proxy is handed only
+//     what it cannot get wrong: active content (HTML, SVG, XML, +xml) is
+//     served by the handler with its sandbox, because nginx drops the
+//     Content-Security-Policy and nosniff headers when it follows
+//     X-Accel-Redirect; so is every Range other than one satisfiable
+//     range, because nginx does not coalesce or cap ranges the way serve
+//     mode does;
+//   - redirect: a 307 to a presigned URL ([storage.Presigner]), with
+//     active content sent by the store as an attachment.
 //
 // It decides every header itself: Content-Type (the backend's, else magic
 // bytes, else the extension, else a text check), Content-Disposition

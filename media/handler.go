@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
 )
 
@@ -32,39 +33,41 @@ const (
 	ModeRedirect Mode = "redirect"
 )
 
-// Limits of [Options.RedirectTTL], those of S3 presigned URLs.
-const (
-	// DefaultRedirectTTL is the lifetime of presigned URLs when
-	// Options.RedirectTTL is zero.
-	DefaultRedirectTTL = time.Hour
-	// MaxRedirectTTL is the longest lifetime S3 accepts (7 days).
-	MaxRedirectTTL = 7 * 24 * time.Hour
-)
+// DefaultRedirectTTL is the lifetime of presigned URLs when
+// [Options].RedirectTTL is zero. The longest is the store's limit,
+// [storage.MaxPresignTTL] (7 days).
+const DefaultRedirectTTL = 15 * time.Minute
 
-// Options configure a [Handler]. The zero value serves bytes with no
-// Cache-Control header and at most [rangeio.DefaultMaxRanges] ranges.
+// Options configure a [Handler]: zero values mean the defaults stated
+// below, and [New] refuses values that are out of range or that belong to
+// another Mode (they would be silently ignored). The zero value serves
+// bytes with no Cache-Control header, at most [rangeio.DefaultMaxRanges]
+// ranges and no hidden names.
 type Options struct {
 	// CacheControl is sent as Cache-Control with successful responses
 	// (and 304s); "" sends none.
 	CacheControl string
 	// MaxRanges is the most ranges (after coalescing) a multi-range
-	// request may ask for; more are answered with the whole
-	// representation. 0 means [rangeio.DefaultMaxRanges].
+	// request may ask for, 1 to [rangeio.MaxSpecs]; more are answered
+	// with the whole representation. 0 means [rangeio.DefaultMaxRanges].
 	MaxRanges int
 	// Mode is the delivery mode; "" means [ModeServe].
 	Mode Mode
 	// InternalPrefix is the nginx location prefix for [ModeXAccel], such
-	// as "/_protected" (required in that mode; a trailing slash is
-	// ignored).
+	// as "/_protected" (required in that mode, refused in the others; a
+	// trailing slash is ignored).
 	InternalPrefix string
 	// AccelBuffering, "yes" or "no", is sent as X-Accel-Buffering in
-	// [ModeXAccel]; "" sends none.
+	// [ModeXAccel] (refused in the others); "" sends none.
 	AccelBuffering string
 	// AccelLimitRate, a number of bytes per second, is sent as
-	// X-Accel-Limit-Rate in [ModeXAccel]; "" sends none.
+	// X-Accel-Limit-Rate in [ModeXAccel] (refused in the others); ""
+	// sends none.
 	AccelLimitRate string
-	// RedirectTTL is the lifetime of presigned URLs in [ModeRedirect],
-	// between 1s and [MaxRedirectTTL]; 0 means [DefaultRedirectTTL].
+	// RedirectTTL is the longest lifetime of presigned URLs in
+	// [ModeRedirect] (refused in the others), between
+	// [storage.MinPresignTTL] and [storage.MaxPresignTTL] (1s to 7 days);
+	// 0 means [DefaultRedirectTTL]. A request's [Grant] may shorten it.
 	RedirectTTL time.Duration
 	// AllowHidden serves keys with a segment that starts with "." (".env",
 	// ".git/config", "a/.b/c"). By default such a key is answered 404, and
@@ -100,9 +103,12 @@ type Handler struct {
 	types     *typeCache
 }
 
-// New returns a Handler for b. It checks opts against the mode and against
-// b's capabilities: [ModeXSendfile] needs a [storage.Pather],
-// [ModeRedirect] a [storage.Presigner], [ModeXAccel] an InternalPrefix.
+// New returns a Handler for b. It applies the defaults of opts and checks
+// it against the mode and against b's capabilities: [ModeXSendfile] needs
+// a [storage.Pather], [ModeRedirect] a [storage.Presigner], [ModeXAccel]
+// an InternalPrefix. Errors name the field of [Options] at fault, so that
+// a caller mapping a configuration file onto Options can point at the
+// key.
 func New(b storage.Backend, opts Options) (*Handler, error) {
 	if b == nil {
 		return nil, errors.New("media: New: nil backend")
@@ -116,6 +122,21 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 	}
 	if !validHeaderValue(opts.CacheControl) {
 		return nil, fmt.Errorf("media: CacheControl %q holds characters not allowed in a header", opts.CacheControl)
+	}
+	if opts.MaxRanges < 0 || opts.MaxRanges > rangeio.MaxSpecs {
+		return nil, fmt.Errorf("media: MaxRanges %d is out of range: use 1 to %d (0 means %d)", opts.MaxRanges, rangeio.MaxSpecs, rangeio.DefaultMaxRanges)
+	}
+	if h.opts.Mode != ModeXAccel {
+		for _, o := range []struct{ name, v string }{
+			{"InternalPrefix", opts.InternalPrefix}, {"AccelBuffering", opts.AccelBuffering}, {"AccelLimitRate", opts.AccelLimitRate},
+		} {
+			if o.v != "" {
+				return nil, fmt.Errorf("media: %s %q applies to mode %s only, and the mode is %s: remove it or change the mode", o.name, o.v, ModeXAccel, h.opts.Mode)
+			}
+		}
+	}
+	if h.opts.Mode != ModeRedirect && opts.RedirectTTL != 0 {
+		return nil, fmt.Errorf("media: RedirectTTL %v applies to mode %s only, and the mode is %s: remove it or change the mode", opts.RedirectTTL, ModeRedirect, h.opts.Mode)
 	}
 	switch h.opts.Mode {
 	case ModeServe:
@@ -150,8 +171,9 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 		if h.opts.RedirectTTL == 0 {
 			h.opts.RedirectTTL = DefaultRedirectTTL
 		}
-		if h.opts.RedirectTTL < time.Second || h.opts.RedirectTTL > MaxRedirectTTL {
-			return nil, fmt.Errorf("media: RedirectTTL %v is out of range: presigned URLs live from 1s to 7 days", h.opts.RedirectTTL)
+		if h.opts.RedirectTTL < storage.MinPresignTTL || h.opts.RedirectTTL > storage.MaxPresignTTL {
+			return nil, fmt.Errorf("media: RedirectTTL %v is out of range: presigned URLs live from %v to %v (7 days)",
+				h.opts.RedirectTTL, storage.MinPresignTTL, storage.MaxPresignTTL)
 		}
 	default:
 		return nil, fmt.Errorf("media: unknown mode %q: use %q, %q, %q or %q", opts.Mode, ModeServe, ModeXAccel, ModeXSendfile, ModeRedirect)

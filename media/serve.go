@@ -57,6 +57,7 @@ var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-R
 // [storage.ErrChanged] writes nothing and returns true: the caller opens
 // the object again. Otherwise it returns false, the response written.
 func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
+	report(r.Context(), StrategyServe)
 	hw := headerWriter{h: w.Header()}
 	useRange, done := h.preconditions(w, r, &hw, info)
 	if done {

@@ -17,6 +17,7 @@ import (
 // It is deliberately minimal; growing files and generated archives will
 // extend it (flushing, trailers).
 func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object) {
+	report(r.Context(), StrategyStream)
 	var rd io.Reader
 	if obj != nil {
 		var ok bool

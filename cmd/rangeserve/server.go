@@ -66,6 +66,9 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSink) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	ra := *cfg.Cache.ReadAhead
+	if ra == 0 { // the config's "off"; rangeio reads 0 as its default
+		ra = rangeio.NoReadAhead
+	}
 	a.cache = rangeio.NewCache(rangeio.CacheConfig{
 		BlockSize: int64(cfg.Cache.BlockSize),
 		MaxBytes:  int64(cfg.Cache.MaxBytes),
@@ -193,16 +196,19 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 	case "s3":
 		sc := mc.S3
 		opts := s3.Options{
-			Endpoint:  sc.Endpoint,
-			Bucket:    sc.Bucket,
-			Prefix:    sc.Prefix,
-			Region:    sc.Region,
-			Secure:    *sc.TLS,
-			PathStyle: sc.PathStyle,
-			AccessKey: sc.AccessKey,
-			SecretKey: sc.SecretKey,
-			Timeout:   sc.Timeout,
-			StatTTL:   *sc.StatTTL,
+			Endpoint:   sc.Endpoint,
+			Bucket:     sc.Bucket,
+			Prefix:     sc.Prefix,
+			Region:     sc.Region,
+			DisableTLS: !*sc.TLS,
+			PathStyle:  sc.PathStyle,
+			AccessKey:  sc.AccessKey,
+			SecretKey:  sc.SecretKey,
+			Timeout:    sc.Timeout,
+			StatTTL:    *sc.StatTTL,
+		}
+		if opts.StatTTL == 0 { // the config's "0s": a HEAD per request
+			opts.StatTTL = s3.NoStatCache
 		}
 		if *sc.Cache {
 			opts.Cache = a.cache
