@@ -230,6 +230,17 @@ func TestScrape(t *testing.T) {
 		}
 		count[[2]string{rq.mount, strategy}]++
 	}
+	// media reports its strategies: whole files and ranges are "serve",
+	// delegated ones "x-accel", refusals "none".
+	for _, k := range []string{
+		series("rangeserve_http_requests_total", "mount", "/files/", "method", "GET", "status", "206", "strategy", "serve"),
+		series("rangeserve_http_requests_total", "mount", "/accel/", "method", "GET", "status", "200", "strategy", "x-accel"),
+		series("rangeserve_http_requests_total", "mount", "/files/", "method", "POST", "status", "405", "strategy", "none"),
+	} {
+		if want[k] == 0 {
+			t.Errorf("no request expected as %s: media's strategies are not what the test assumes", k)
+		}
+	}
 	// An aborted response: counted with the status it sent, and as aborted.
 	if resp, err := http.Get(srv.URL + "/boom/"); err == nil {
 		_, err = io.ReadAll(resp.Body)
