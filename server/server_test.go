@@ -476,3 +476,40 @@ func TestHTTP2WriteDeadline(t *testing.T) {
 		t.Fatal("a stalled HTTP/2 stream is still held after 15s")
 	}
 }
+
+// TestH2Load runs a short, bounded h2load (nghttp2's HTTP/2 load tool)
+// against the TLS and the h2c server with a Range header: every request
+// must succeed with a 2xx.
+func TestH2Load(t *testing.T) {
+	testenv.Short(t, "runs h2load")
+	h2load := testenv.Require(t, "h2load")
+	h, _ := mediaHandler(t, 1<<20)
+	certFile, keyFile, _ := writeCert(t, t.TempDir(), 1)
+	for _, opts := range []server.Options{
+		{Addr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile},
+		{Addr: "127.0.0.1:0", H2C: true},
+	} {
+		s, err := server.Listen(opts, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(t, s)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		out, err := exec.CommandContext(ctx, h2load, "-n", "2000", "-c", "8", "-m", "8",
+			"-H", "range: bytes=1000-66535", s.URL()+"/v.bin").CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("h2load %s: %v\n%s", s.URL(), err, out)
+		}
+		text := string(out)
+		if !strings.Contains(text, "2000 succeeded, 0 failed, 0 errored, 0 timeout") ||
+			!strings.Contains(text, "status codes: 2000 2xx") {
+			t.Errorf("h2load %s:\n%s", s.URL(), text)
+		}
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "finished in") || strings.HasPrefix(line, "Application protocol") {
+				t.Logf("%s: %s", s.URL(), line)
+			}
+		}
+	}
+}
