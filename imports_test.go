@@ -30,7 +30,7 @@ func TestImportRules(t *testing.T) {
 		"health":           {},
 		"limits":           {},
 		"server":           {},
-		"metrics":          {"media", "storage", "rangeio"},
+		"metrics":          {"storage", "rangeio"},
 		"":                 {},
 	}
 	third := map[string][]string{ // third-party module prefixes each may use

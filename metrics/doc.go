@@ -7,9 +7,10 @@
 //
 //   - http_*: one request middleware per mount ([Metrics.Middleware]):
 //     requests by mount, method, status and strategy (the delivery
-//     strategy media reports through media.Outcome: serve, stream,
-//     x-accel, x-sendfile, redirect, archive, listing, or "none" when the
-//     request was refused before one was chosen), response body bytes,
+//     strategy media reports through media.Outcome, which the code that
+//     calls media passes on with [SetStrategy]: serve, stream, x-accel,
+//     x-sendfile, redirect, archive, listing, or "none" when the request
+//     was refused before one was chosen), response body bytes,
 //     streams in flight, time to first byte and duration (buckets from a
 //     millisecond to two hours), and responses aborted mid-body.
 //   - storage_*: the operations media asks of a backend (open, stat,
@@ -35,7 +36,7 @@
 // "OTHER", and link outcomes that are not short lower-case words are
 // "other". Nothing from a request's path or query becomes a label.
 //
-// metrics imports media (for Outcome), storage and rangeio, and
+// metrics imports storage and rangeio, and
 // github.com/prometheus/client_golang; nothing of ours imports it but
 // cmd.
 package metrics

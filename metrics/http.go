@@ -5,12 +5,10 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/rangeserve/rangeserve/media"
 )
 
-// strategyNone labels requests refused before media chose a strategy
-// (and requests that never reach media, such as the API's).
+// strategyNone labels requests for which no strategy was reported:
+// refused before media chose one, or never sent to media (the API).
 const strategyNone = "none"
 
 // statusAborted labels requests that panicked (http.ErrAbortHandler)
@@ -19,28 +17,26 @@ const statusAborted = "aborted"
 
 // Middleware returns next instrumented as the mount named mount (its
 // prefix, say): each request is counted with its method, status and the
-// strategy media reports, its body bytes added, its time to first byte
-// and duration observed, and it counts as an active stream while it runs.
+// strategy reported with [SetStrategy], its body bytes added, its time to
+// first byte and duration observed, and it counts as an active stream
+// while it runs.
 //
-// It attaches a media.Outcome to the request's context, so it must run
-// outside media (and outside any other middleware attaching its own
-// Outcome, whose strategy it would not see). The ResponseWriter it passes
-// on keeps io.ReaderFrom (sendfile) and http.Flusher, and unwraps for
-// http.ResponseController. A handler that panics with
-// http.ErrAbortHandler is counted as aborted and the panic goes on.
+// The ResponseWriter it passes on keeps io.ReaderFrom (sendfile) and
+// http.Flusher, and unwraps for http.ResponseController and
+// [SetStrategy]. A handler that panics with http.ErrAbortHandler is
+// counted as aborted and the panic goes on.
 func (m *Metrics) Middleware(mount string, next http.Handler) http.Handler {
 	active := m.active.WithLabelValues(mount)
 	aborted := m.aborted.WithLabelValues(mount)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		active.Inc()
-		out := new(media.Outcome)
 		rec := &recorder{ResponseWriter: w, start: start}
 		defer func() {
 			v := recover()
 			active.Dec()
 			end := time.Now()
-			strategy := string(out.Strategy)
+			strategy := rec.strategy
 			if strategy == "" {
 				strategy = strategyNone
 			}
@@ -72,8 +68,32 @@ func (m *Metrics) Middleware(mount string, next http.Handler) http.Handler {
 				panic(v)
 			}
 		}()
-		next.ServeHTTP(rec, r.WithContext(media.WithOutcome(r.Context(), out)))
+		next.ServeHTTP(rec, r)
 	})
+}
+
+// SetStrategy records s, the way the response was delivered (media's
+// Outcome.Strategy: "serve", "stream", "x-accel", "x-sendfile",
+// "redirect", "archive", "listing"), for the metrics of the request w
+// answers. It finds [Metrics.Middleware]'s writer through Unwrap methods;
+// a w the middleware did not wrap is left alone. A strategy that is not a
+// short lower-case word (letters, digits, '-', '_') is recorded as
+// "other", so label values stay bounded.
+func SetStrategy(w http.ResponseWriter, s string) {
+	for {
+		switch t := w.(type) {
+		case *recorder:
+			if s != "" && !labelWord(s) {
+				s = "other"
+			}
+			t.strategy = s
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // method returns the method label: the standard methods as they are,
@@ -96,6 +116,7 @@ type recorder struct {
 	start, first time.Time
 	status       int
 	n            int64
+	strategy     string
 }
 
 // commit records the status line of a response about to be written.

@@ -6,8 +6,8 @@ package metrics
 type LinkHook func(outcome string)
 
 // LinkVerified counts one signed-link verification with outcome. An
-// outcome that is not a short lower-case word (letters, digits, '_', at
-// most 32 bytes) is counted as "other", so a caller's mistake cannot
+// outcome that is not a short lower-case word (letters, digits, '-', '_',
+// at most 32 bytes) is counted as "other", so a caller's mistake cannot
 // create unbounded series.
 func (m *Metrics) LinkVerified(outcome string) {
 	if !labelWord(outcome) {
@@ -22,7 +22,7 @@ func labelWord(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
 			return false
 		}
 	}

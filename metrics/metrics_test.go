@@ -114,6 +114,16 @@ func (c *counting) Stat(ctx context.Context, key string) (storage.Info, error) {
 
 const fileSize = 100 << 10
 
+// reporting calls h the way cmd calls media: with an Outcome attached,
+// passed on to the metrics with SetStrategy.
+func reporting(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var o media.Outcome
+		h.ServeHTTP(w, r.WithContext(media.WithOutcome(r.Context(), &o)))
+		metrics.SetStrategy(w, string(o.Strategy))
+	})
+}
+
 func setup(t *testing.T) (*metrics.Metrics, string, storage.Backend) {
 	t.Helper()
 	dir := t.TempDir()
@@ -163,8 +173,8 @@ func TestScrape(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{})
 	mux := http.NewServeMux()
-	mux.Handle("/files/", m.Middleware("/files/", http.StripPrefix("/files", serveH)))
-	mux.Handle("/accel/", m.Middleware("/accel/", http.StripPrefix("/accel", accelH)))
+	mux.Handle("/files/", m.Middleware("/files/", http.StripPrefix("/files", reporting(serveH))))
+	mux.Handle("/accel/", m.Middleware("/accel/", http.StripPrefix("/accel", reporting(accelH))))
 	mux.Handle("/boom/", m.Middleware("/boom/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte("partial"))
@@ -593,5 +603,31 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	if v := got[series("rangeserve_http_requests_total", "mount", "/c/", "method", "OTHER", "status", "200", "strategy", "none")]; v != 0 {
 		t.Errorf("OTHER = %v", v)
+	}
+}
+
+// unwrapper is a middleware's writer between the metrics and the handler.
+type unwrapper struct{ http.ResponseWriter }
+
+func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// TestSetStrategyThroughWrappers: SetStrategy finds the middleware's
+// writer below other wrappers; odd values become "other"; a writer the
+// middleware did not wrap is left alone.
+func TestSetStrategyThroughWrappers(t *testing.T) {
+	m, metricsURL, _ := setup(t)
+	for _, s := range []string{"serve", "x-accel", "Weird Value", ""} {
+		h := m.Middleware("/s/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			metrics.SetStrategy(unwrapper{unwrapper{w}}, s)
+		}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/s/x", nil))
+	}
+	metrics.SetStrategy(httptest.NewRecorder(), "serve") // no middleware: no effect, no panic
+	got := scrape(t, metricsURL)
+	for s, want := range map[string]float64{"serve": 1, "x-accel": 1, "other": 1, "none": 1} {
+		k := series("rangeserve_http_requests_total", "mount", "/s/", "method", "GET", "status", "200", "strategy", s)
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
 	}
 }
