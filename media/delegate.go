@@ -55,6 +55,9 @@ func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 	if !ok {
 		return
 	}
+	if h.mayNeedFaststart(r, key, info) && h.serveOpened(w, r, key, true) {
+		return
+	}
 	ct := delegatedType(key, info)
 	if activeContent(ct) || !proxyMayRange(r, info.Size) {
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "media: served here rather than delegated (active content or a Range the proxy would not limit)",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
+	"github.com/rangeserve/rangeserve/zipstream"
 )
 
 // Mode selects how a [Handler] delivers the bytes of an object it has
@@ -75,6 +76,35 @@ type Options struct {
 	// the handler's, so it is the same for every backend and for
 	// ServeHTTP and ServeKey alike.
 	AllowHidden bool
+	// Faststart, "on" or "off", controls virtual faststart: an MP4, MOV,
+	// M4A or M4V (by content type) whose moov box follows its media data
+	// is served as a virtual file with the moov moved to the front (see
+	// faststart.go and package mp4), so that players start at once; the
+	// query ?original=1 gets the bytes as stored. "" means "on" in
+	// [ModeServe] and "off" in the delegation modes, where "on" makes the
+	// handler serve such files itself instead of delegating them (the
+	// front proxy could only send the stored bytes); [ModeRedirect]
+	// refuses "on".
+	Faststart string
+	// FaststartCacheSize bounds, in bytes, the memory of the remembered
+	// faststart plans (chiefly the rewritten moov boxes, one per object
+	// version); a moov box over a quarter of it is not rewritten. 0 means
+	// [DefaultFaststartCacheSize].
+	FaststartCacheSize int64
+	// NoArchives turns off folder archives (GET <folder>?archive=zip,
+	// answered 404 then). By default a folder of a backend that lists
+	// ([storage.Lister]) is served as one ZIP archive on request.
+	NoArchives bool
+	// ArchiveMaxEntries is the most files and folders one archive may
+	// hold; a larger folder is refused with 403. Its table costs about 50
+	// bytes plus the name and ETag per entry while it is served. 0 means
+	// [zipstream.DefaultMaxEntries]; [zipstream.NoEntryLimit] means none.
+	ArchiveMaxEntries int
+	// ArchiveCRCs is how many entries' CRC-32s are kept between archive
+	// requests (about 100 bytes each), so that a range of an archive
+	// needs no read of the entries a former request saw. 0 means
+	// [zipstream.DefaultSumsCapacity].
+	ArchiveCRCs int
 	// Logger receives errors and ignored bad input; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -101,6 +131,9 @@ type Handler struct {
 	pather    storage.Pather    // ModeXSendfile
 	presigner storage.Presigner // ModeRedirect
 	types     *typeCache
+	faststart bool            // serve virtual faststart files (faststart.go)
+	plans     *planCache      // faststart plans per object version
+	sums      *zipstream.Sums // CRC-32s of archive entries
 }
 
 // New returns a Handler for b. It applies the defaults of opts and checks
@@ -114,12 +147,27 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 		return nil, errors.New("media: New: nil backend")
 	}
 	h := &Handler{b: b, opts: opts, log: opts.Logger, types: newTypeCache(typeCacheSize)}
+	if opts.ArchiveMaxEntries < zipstream.NoEntryLimit || opts.ArchiveCRCs < 0 {
+		return nil, fmt.Errorf("media: ArchiveMaxEntries (%d) and ArchiveCRCs (%d) must not be negative (ArchiveMaxEntries may be zipstream.NoEntryLimit)", opts.ArchiveMaxEntries, opts.ArchiveCRCs)
+	}
+	h.sums = zipstream.NewSums(opts.ArchiveCRCs)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	if h.opts.Mode == "" {
 		h.opts.Mode = ModeServe
 	}
+	var err error
+	if h.faststart, err = faststartOn(h.opts); err != nil {
+		return nil, err
+	}
+	if opts.FaststartCacheSize < 0 {
+		return nil, fmt.Errorf("media: FaststartCacheSize must not be negative (got %d); 0 means the default, Faststart \"off\" turns the feature off", opts.FaststartCacheSize)
+	}
+	if h.opts.FaststartCacheSize == 0 {
+		h.opts.FaststartCacheSize = DefaultFaststartCacheSize
+	}
+	h.plans = newPlanCache(h.opts.FaststartCacheSize)
 	if !validHeaderValue(opts.CacheControl) {
 		return nil, fmt.Errorf("media: CacheControl %q holds characters not allowed in a header", opts.CacheControl)
 	}
@@ -230,6 +278,10 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: refused a hidden name (Options.AllowHidden is off)",
 			slog.String("method", r.Method), slog.String("key", key))
 		writeStatus(w, r, http.StatusNotFound)
+		return
+	}
+	if kind, ok := archiveQuery(r); ok {
+		h.serveArchive(w, r, key, kind)
 		return
 	}
 	switch h.opts.Mode {

@@ -18,23 +18,42 @@ import (
 // (a backend that remembers metadata for a moment can open a version that
 // is already gone), it opens the object again, once.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string) {
+	h.serveOpened(w, r, key, false)
+}
+
+// serveOpened is serve; with onlyVirtual (a delegation mode with
+// faststart on) it answers only if the object is served as a virtual
+// faststart file, and otherwise writes nothing and returns false so that
+// the caller delegates it.
+func (h *Handler) serveOpened(w http.ResponseWriter, r *http.Request, key string, onlyVirtual bool) (served bool) {
 	for attempt := 0; ; attempt++ {
 		obj, err := h.b.Open(r.Context(), key)
 		if err != nil {
 			h.fail(w, r, key, err)
-			return
+			return true
 		}
-		again := func() bool {
+		again, served := func() (again, served bool) {
 			defer obj.Close()
 			info := obj.Info()
 			if info.IsDir {
 				h.fail(w, r, key, storage.ErrIsDir)
-				return false
+				return false, true
 			}
-			return h.serveObject(w, r, key, info, obj, attempt == 0)
+			vinfo, vobj, err := h.virtualize(r, key, info, obj)
+			if err != nil {
+				if attempt == 0 && errors.Is(err, storage.ErrChanged) {
+					return true, false
+				}
+				h.fail(w, r, key, err)
+				return false, true
+			}
+			if onlyVirtual && vobj == obj {
+				return false, false
+			}
+			return h.serveObject(w, r, key, vinfo, vobj, attempt == 0), true
 		}()
 		if !again {
-			return
+			return served
 		}
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "media: object replaced since it was opened; opening it again",
 			slog.String("key", key))
@@ -57,7 +76,18 @@ var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-R
 // [storage.ErrChanged] writes nothing and returns true: the caller opens
 // the object again. Otherwise it returns false, the response written.
 func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
-	report(r.Context(), StrategyServe)
+	if isVirtual(obj) {
+		report(r.Context(), StrategyFaststart)
+	} else {
+		report(r.Context(), StrategyServe)
+	}
+	return h.serveObjectAs(w, r, key, info, obj, mayRetry, "")
+}
+
+// serveObjectAs is serveObject with the Content-Disposition given (""
+// derives it from the request and the key) and no strategy reported, for
+// a generated object such as a folder's archive.
+func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool, disposition string) (again bool) {
 	hw := headerWriter{h: w.Header()}
 	useRange, done := h.preconditions(w, r, &hw, info)
 	if done {
@@ -97,7 +127,10 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 	}
 	hw.set("Accept-Ranges", "bytes")
 	hw.set("X-Content-Type-Options", "nosniff")
-	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
+	if disposition == "" {
+		disposition = ContentDisposition(dispositionKind(r), baseName(key))
+	}
+	hw.set("Content-Disposition", disposition)
 	if activeContent(ctype) {
 		hw.set("Content-Security-Policy", sandboxCSP)
 	}
@@ -111,7 +144,8 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 	// so that a store that fails or has a newer version answers with a
 	// proper status instead of a cut transfer.
 	var stream io.ReadCloser
-	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && fileOf(obj) == nil {
+	gen, _ := obj.(rangeWriter)
+	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && fileOf(obj) == nil && gen == nil {
 		if rr, ok := obj.(rangeio.RangeReader); ok {
 			stream, err = rr.ReadRange(off, n)
 			if err != nil {
@@ -144,6 +178,8 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 		_, err = m.Write(w, obj)
 	case stream != nil:
 		_, err = rangeio.CopyStream(w, stream, n)
+	case gen != nil:
+		err = gen.WriteRange(w, off, n)
 	default:
 		err = copyBody(w, obj, off, n)
 	}
@@ -151,6 +187,14 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string
 		h.abort(r, key, err)
 	}
 	return false
+}
+
+// rangeWriter is implemented by generated objects (a folder's archive)
+// that write a span of themselves straight to the response, with no pipe
+// or goroutine between: single spans use it; multipart/byteranges reads
+// each part through the object's ReadRange.
+type rangeWriter interface {
+	WriteRange(w io.Writer, off, n int64) error
 }
 
 // fileOf returns obj's local file (sent with sendfile), or nil.
@@ -173,6 +217,9 @@ func fileOf(obj storage.Object) *os.File {
 // this handler always sets; flushing first spares that read and copy. A
 // freshly opened file is at offset 0, so the seek is skipped there.
 func copyBody(w io.Writer, obj storage.Object, off, n int64) error {
+	if v, ok := obj.(*virtualObject); ok {
+		return v.copyTo(w, off, n)
+	}
 	f := fileOf(obj)
 	if f == nil {
 		_, err := rangeio.CopyAt(w, obj, off, n)

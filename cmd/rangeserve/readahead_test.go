@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/rangeserve/rangeserve/rangeio"
 )
 
 // zeros is an io.ReaderAt of zero bytes of any length.
@@ -32,7 +34,7 @@ cache:
 mounts:
   - {prefix: /p/, backend: local, root: %q, auth: public}
 `, tc.readAhead, repoTestdata(t)))
-		bs := int64(a.cfg.Cache.BlockSize)
+		bs := int64(rangeio.DefaultBlockSize) // cache.block_size left to rangeio
 		r := a.cache.Wrap("zeros", 64*bs, zeros{})
 		buf := make([]byte, bs)
 		for i := range int64(4) {

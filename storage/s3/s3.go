@@ -132,7 +132,7 @@ type Backend struct {
 // bucket storage.ErrNotExist, an unreachable endpoint
 // storage.ErrUnavailable.
 func New(ctx context.Context, opts Options) (*Backend, error) {
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	if opts.Timeout == 0 {
@@ -189,7 +189,12 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-func (o *Options) validate() error {
+// Validate reports what [New] would refuse in o before it connects: a
+// missing endpoint or bucket, an endpoint with a scheme, half a
+// credential, a negative Timeout or MaxRetries, a StatTTL out of range.
+// The error names the field. Callers that validate a configuration
+// without connecting (a "check" command) call it; New calls it too.
+func (o *Options) Validate() error {
 	switch {
 	case o.Endpoint == "":
 		return errors.New("s3: no endpoint configured: set the store's host[:port]")
