@@ -88,14 +88,14 @@ func New(opts Options) (*Policy, error) {
 	for _, o := range opts.AllowedOrigins {
 		if strings.TrimSpace(o) == "*" {
 			if len(opts.AllowedOrigins) > 1 {
-				return nil, errors.New(`cors: "*" must be the only allowed origin (it already admits every origin)`)
+				return nil, errors.New(`cors: AllowedOrigins: "*" must be the only entry (it already admits every origin)`)
 			}
 			p.any = true
 			break
 		}
 		n, err := NormalizeOrigin(o)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cors: AllowedOrigins: %w", err)
 		}
 		if p.origins == nil {
 			p.origins = make(map[string]struct{})
@@ -103,10 +103,10 @@ func New(opts Options) (*Policy, error) {
 		p.origins[n] = struct{}{}
 	}
 	var err error
-	if p.expose, err = headerList("expose header", DefaultExposeHeaders, opts.ExposeHeaders); err != nil {
+	if p.expose, err = headerList("ExposeHeaders", DefaultExposeHeaders, opts.ExposeHeaders); err != nil {
 		return nil, err
 	}
-	if p.allow, err = headerList("allow header", DefaultAllowHeaders, opts.AllowHeaders); err != nil {
+	if p.allow, err = headerList("AllowHeaders", DefaultAllowHeaders, opts.AllowHeaders); err != nil {
 		return nil, err
 	}
 	switch {
@@ -114,7 +114,7 @@ func New(opts Options) (*Policy, error) {
 		p.maxAge = strconv.Itoa(int(DefaultMaxAge / time.Second))
 	case opts.MaxAge == NoMaxAge:
 	case opts.MaxAge < 0:
-		return nil, fmt.Errorf("cors: max age %v is negative: use 0 for the default (%v) or NoMaxAge for none", opts.MaxAge, DefaultMaxAge)
+		return nil, fmt.Errorf("cors: MaxAge %v is negative: use 0 for the default (%v) or NoMaxAge for none", opts.MaxAge, DefaultMaxAge)
 	default:
 		p.maxAge = strconv.FormatInt(int64(opts.MaxAge/time.Second), 10)
 	}
@@ -124,23 +124,24 @@ func New(opts Options) (*Policy, error) {
 // NormalizeOrigin returns origin as browsers serialize it in the Origin
 // header (lower-case scheme and host, no default port), or an error
 // saying why it is not an origin (a path, a query, a missing host, "null").
+// Its errors start with the origin, quoted.
 func NormalizeOrigin(origin string) (string, error) {
 	s := strings.TrimSpace(origin)
 	if s == "null" {
-		return "", errors.New(`cors: origin "null" (sandboxed frames, file: pages) cannot be allowed safely: any page can send it`)
+		return "", errors.New(`"null" (sandboxed frames, file: pages) cannot be allowed safely: any page can send it`)
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
-		return "", fmt.Errorf("cors: allowed origin %q is not scheme://host[:port] (such as https://app.example.com)", origin)
+		return "", fmt.Errorf("%q is not scheme://host[:port] (such as https://app.example.com)", origin)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || (u.Path != "" && u.Path != "/") {
-		return "", fmt.Errorf("cors: allowed origin %q has more than scheme://host[:port]: remove the path, query or user", origin)
+		return "", fmt.Errorf("%q has more than scheme://host[:port]: remove the path, query or user", origin)
 	}
 	if u.Path == "/" {
-		return "", fmt.Errorf("cors: allowed origin %q ends with a slash: browsers send %q", origin, strings.TrimSuffix(s, "/"))
+		return "", fmt.Errorf("%q ends with a slash: browsers send %q", origin, strings.TrimSuffix(s, "/"))
 	}
 	if strings.Contains(u.Host, "*") {
-		return "", fmt.Errorf("cors: allowed origin %q: wildcards are not supported: list each origin, or use \"*\" alone", origin)
+		return "", fmt.Errorf("%q: wildcards are not supported: list each origin, or use \"*\" alone", origin)
 	}
 	scheme := strings.ToLower(u.Scheme)
 	host := strings.ToLower(u.Hostname())
@@ -164,7 +165,7 @@ func headerList(what string, defaults, extra []string) (string, error) {
 	for _, h := range extra {
 		h = strings.TrimSpace(h)
 		if !validToken(h) {
-			return "", fmt.Errorf("cors: %s %q is not a header name", what, h)
+			return "", fmt.Errorf("cors: %s: %q is not a header name", what, h)
 		}
 		h = http.CanonicalHeaderKey(h)
 		dup := false
@@ -226,32 +227,45 @@ func (p *Policy) allowOrigin(origin string) string {
 // case but "*" without credentials), so caches must key on it.
 func (p *Policy) varies() bool { return !p.any || p.creds }
 
-// Middleware returns next wrapped with the policy: it answers preflights
-// itself and adds the CORS headers to every other response. A nil
-// *Policy returns next unchanged.
+// Middleware returns next wrapped with the policy (see [Policy.Apply]).
+// A nil *Policy returns next unchanged.
 func (p *Policy) Middleware(next http.Handler) http.Handler {
 	if p == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-			p.preflight(w, r, origin)
-			return
+		if !p.Apply(w, r) {
+			next.ServeHTTP(w, r)
 		}
-		h := w.Header()
-		if p.varies() {
-			h.Add("Vary", "Origin")
-		}
-		if allow := p.allowOrigin(origin); allow != "" {
-			h.Set("Access-Control-Allow-Origin", allow)
-			if p.creds {
-				h.Set("Access-Control-Allow-Credentials", "true")
-			}
-			h.Set("Access-Control-Expose-Headers", p.expose)
-		}
-		next.ServeHTTP(w, r)
 	})
+}
+
+// Apply answers r itself when it is a preflight and reports true; for any
+// other request it adds the CORS headers to w and reports false: the
+// caller then serves the request. A router that has already chosen the
+// mount calls it instead of wrapping the mount's handler. A nil *Policy
+// does nothing.
+func (p *Policy) Apply(w http.ResponseWriter, r *http.Request) (answered bool) {
+	if p == nil {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		p.preflight(w, r, origin)
+		return true
+	}
+	h := w.Header()
+	if p.varies() {
+		h.Add("Vary", "Origin")
+	}
+	if allow := p.allowOrigin(origin); allow != "" {
+		h.Set("Access-Control-Allow-Origin", allow)
+		if p.creds {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
+		h.Set("Access-Control-Expose-Headers", p.expose)
+	}
+	return false
 }
 
 // preflight answers an OPTIONS preflight: 204 with the policy for an

@@ -217,10 +217,10 @@ func TestNewRefuses(t *testing.T) {
 		opts   cors.Options
 		errHas string
 	}{
-		{"star among others", cors.Options{AllowedOrigins: []string{site, "*"}}, "only allowed origin"},
-		{"bad origin", cors.Options{AllowedOrigins: []string{"example.com"}}, "example.com"},
-		{"bad header", cors.Options{AllowedOrigins: []string{site}, ExposeHeaders: []string{"X Bad"}}, "not a header name"},
-		{"negative max age", cors.Options{AllowedOrigins: []string{site}, MaxAge: -5 * time.Second}, "negative"},
+		{"star among others", cors.Options{AllowedOrigins: []string{site, "*"}}, "only entry"},
+		{"bad origin", cors.Options{AllowedOrigins: []string{"example.com"}}, `AllowedOrigins: "example.com" is not`},
+		{"bad header", cors.Options{AllowedOrigins: []string{site}, ExposeHeaders: []string{"X Bad"}}, "ExposeHeaders"},
+		{"negative max age", cors.Options{AllowedOrigins: []string{site}, MaxAge: -5 * time.Second}, "MaxAge"},
 	}
 	for _, tt := range tests {
 		if _, err := cors.New(tt.opts); err == nil || !strings.Contains(err.Error(), tt.errHas) {

@@ -188,25 +188,39 @@ func remoteIP(r *http.Request) netip.Addr {
 	return netip.Addr{}
 }
 
-// Middleware returns next wrapped with the Limiter: the stream caps
-// first, then the write deadline and bandwidth limits on what next
-// writes.
+// Middleware returns next wrapped with the Limiter (see [Limiter.Admit]).
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := l.clientIP(r)
-		if reason := l.admit(ip); reason != "" {
-			l.refuse(w, r, ip, reason)
+		lw, done, ok := l.Admit(w, r)
+		if !ok {
 			return
 		}
-		defer l.release(ip)
-		pw := l.pace(w, r)
-		if pw == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		defer pw.finish()
-		next.ServeHTTP(pw, r)
+		defer done()
+		next.ServeHTTP(lw, r)
 	})
+}
+
+// Admit applies the stream caps to r. Over a cap it answers 429 itself
+// and reports false. Otherwise it returns the ResponseWriter the handler
+// must write to (w itself when no deadline and no rate applies; else a
+// wrapper that moves the write deadline and paces) and done, which the
+// caller must call when the request ends, panics included (defer it). A
+// router that has already chosen the mount calls it instead of wrapping
+// the mount's handler.
+func (l *Limiter) Admit(w http.ResponseWriter, r *http.Request) (lw http.ResponseWriter, done func(), ok bool) {
+	ip := l.clientIP(r)
+	if reason := l.admit(ip); reason != "" {
+		l.refuse(w, r, ip, reason)
+		return nil, nil, false
+	}
+	pw := l.pace(w, r)
+	if pw == nil {
+		return w, func() { l.release(ip) }, true
+	}
+	return pw, func() {
+		pw.finish()
+		l.release(ip)
+	}, true
 }
 
 // Refusal reasons: they pick the body and the log line.

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // strategyNone labels requests for which no strategy was reported:
@@ -27,14 +29,14 @@ const statusAborted = "aborted"
 // counted as aborted and the panic goes on.
 func (m *Metrics) Middleware(mount string, next http.Handler) http.Handler {
 	active := m.active.WithLabelValues(mount)
-	aborted := m.aborted.WithLabelValues(mount)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		active.Inc()
-		rec := &recorder{ResponseWriter: w, start: start}
+		rec := &recorder{ResponseWriter: w, start: start, m: m, mount: mount, active: active}
 		defer func() {
 			v := recover()
-			active.Dec()
+			rec.active.Dec()
+			mount := rec.mount
 			end := time.Now()
 			strategy := rec.strategy
 			if strategy == "" {
@@ -52,7 +54,7 @@ func (m *Metrics) Middleware(mount string, next http.Handler) http.Handler {
 				statusLabel = strconv.Itoa(status)
 			}
 			if v != nil {
-				aborted.Inc()
+				m.aborted.WithLabelValues(mount).Inc()
 			}
 			m.requests.WithLabelValues(mount, method(r.Method), statusLabel, strategy).Inc()
 			if rec.n > 0 {
@@ -72,6 +74,34 @@ func (m *Metrics) Middleware(mount string, next http.Handler) http.Handler {
 	})
 }
 
+// SetMount makes mount the mount label of the request w answers, in
+// place of the one [Metrics.Middleware] was given: a router that wraps
+// all its routes in one middleware says which mount it chose. The
+// request moves to that mount's active streams. It finds the middleware's
+// writer through Unwrap methods, as [SetStrategy] does.
+func SetMount(w http.ResponseWriter, mount string) {
+	if rec := find(w); rec != nil && rec.mount != mount {
+		rec.active.Dec()
+		rec.mount = mount
+		rec.active = rec.m.active.WithLabelValues(mount)
+		rec.active.Inc()
+	}
+}
+
+// find returns the middleware's writer below w, or nil.
+func find(w http.ResponseWriter) *recorder {
+	for {
+		switch t := w.(type) {
+		case *recorder:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
 // SetStrategy records s, the way the response was delivered (media's
 // Outcome.Strategy: "serve", "stream", "x-accel", "x-sendfile",
 // "redirect", "archive", "listing"), for the metrics of the request w
@@ -80,19 +110,11 @@ func (m *Metrics) Middleware(mount string, next http.Handler) http.Handler {
 // short lower-case word (letters, digits, '-', '_') is recorded as
 // "other", so label values stay bounded.
 func SetStrategy(w http.ResponseWriter, s string) {
-	for {
-		switch t := w.(type) {
-		case *recorder:
-			if s != "" && !labelWord(s) {
-				s = "other"
-			}
-			t.strategy = s
-			return
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return
+	if rec := find(w); rec != nil {
+		if s != "" && !labelWord(s) {
+			s = "other"
 		}
+		rec.strategy = s
 	}
 }
 
@@ -117,6 +139,9 @@ type recorder struct {
 	status       int
 	n            int64
 	strategy     string
+	m            *Metrics
+	mount        string
+	active       prometheus.Gauge // the mount's active streams, counting this request
 }
 
 // commit records the status line of a response about to be written.

@@ -631,3 +631,48 @@ func TestSetStrategyThroughWrappers(t *testing.T) {
 		}
 	}
 }
+
+// TestSetMount: one middleware over a router; the router names the mount
+// it chose, and the request is counted (and active) there.
+func TestSetMount(t *testing.T) {
+	m, metricsURL, _ := setup(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := m.Middleware("none", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/unknown" {
+			http.NotFound(w, r)
+			return
+		}
+		metrics.SetMount(unwrapper{w}, "/media/")
+		if r.URL.Path == "/hold" {
+			close(entered)
+			<-release
+		}
+		io.WriteString(w, "abc")
+	}))
+	done := make(chan struct{})
+	go func() {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/hold", nil))
+		close(done)
+	}()
+	<-entered
+	got := scrape(t, metricsURL)
+	if got[series("rangeserve_http_streams_active", "mount", "/media/")] != 1 || got[series("rangeserve_http_streams_active", "mount", "none")] != 0 {
+		t.Errorf("while held: active = %v under /media/, %v under none; want 1, 0",
+			got[series("rangeserve_http_streams_active", "mount", "/media/")], got[series("rangeserve_http_streams_active", "mount", "none")])
+	}
+	close(release)
+	<-done
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/unknown", nil))
+	got = scrape(t, metricsURL)
+	for k, v := range map[string]float64{
+		series("rangeserve_http_requests_total", "mount", "/media/", "method", "GET", "status", "200", "strategy", "none"): 1,
+		series("rangeserve_http_requests_total", "mount", "none", "method", "GET", "status", "404", "strategy", "none"):    1,
+		series("rangeserve_http_response_bytes_total", "mount", "/media/", "strategy", "none"):                             3,
+		series("rangeserve_http_streams_active", "mount", "/media/"):                                                       0,
+		series("rangeserve_http_streams_active", "mount", "none"):                                                          0,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}

@@ -21,6 +21,19 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 )
 
+// Bounds of [Options].MaxHeaderBytes: browsers send several KiB of
+// headers.
+const (
+	MinHeaderBytes = 8 << 10
+	MaxHeaderBytes = 1 << 30
+)
+
+// headerSlack is what net/http adds to http.Server.MaxHeaderBytes before
+// it answers 431: it reads at most MaxHeaderBytes + 4096 bytes of request
+// line and headers ("bufio slop"). Listen subtracts it, so that
+// [Options].MaxHeaderBytes is the limit as written.
+const headerSlack = 4096
+
 // Off, as a timeout in [Options], turns it off.
 const Off = -1
 
@@ -51,8 +64,9 @@ type Options struct {
 	// since media responses may last hours; give it the limits package's
 	// idle write timeout, which moves the deadline forward as bytes flow.
 	WriteTimeout time.Duration
-	// MaxHeaderBytes bounds request headers; larger ones get 431.
-	// Default [DefaultMaxHeaderBytes].
+	// MaxHeaderBytes bounds the request line and headers together, as
+	// sent: a request whose head is larger gets 431. Default
+	// [DefaultMaxHeaderBytes]; from [MinHeaderBytes] to [MaxHeaderBytes].
 	MaxHeaderBytes int
 	// ShutdownTimeout is how long [Server.Shutdown] lets requests in
 	// flight run before closing their connections. Default
@@ -84,33 +98,37 @@ type Server struct {
 	conns map[net.Conn]http.ConnState
 }
 
-// Listen checks opts, loads the certificate, binds the address and
-// returns the Server, which serves h once [Server.Serve] runs.
-func Listen(opts Options, h http.Handler) (*Server, error) {
-	if opts.Addr == "" {
-		return nil, errors.New("server: no listen address")
+// Validate checks opts without binding or reading anything: what
+// `rangeserve check` runs. Its errors name the field at fault.
+func (o Options) Validate() error {
+	_, err := o.resolve()
+	return err
+}
+
+// resolve checks opts and returns them with the defaults filled in and
+// Off turned into the zero net/http reads as "none".
+func (o Options) resolve() (Options, error) {
+	if o.Addr == "" {
+		return o, errors.New("server: Addr is empty: give the address to listen on, host:port")
 	}
-	if (opts.CertFile == "") != (opts.KeyFile == "") {
-		return nil, fmt.Errorf("server: %s: set both the certificate and the key file, or neither", opts.Addr)
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		return o, fmt.Errorf("server: Addr %q is not host:port (for example 127.0.0.1:8080 or :8080)", o.Addr)
 	}
-	s := &Server{tls: opts.CertFile != "", certFile: opts.CertFile, keyFile: opts.KeyFile,
-		log: opts.Logger, conns: map[net.Conn]http.ConnState{}}
-	if s.log == nil {
-		s.log = slog.Default()
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return o, fmt.Errorf("server: %s: set both CertFile and KeyFile, or neither", o.Addr)
 	}
-	if opts.H2C && s.tls {
-		return nil, fmt.Errorf("server: %s: h2c is HTTP/2 without TLS; with a certificate HTTP/2 is negotiated by ALPN already: drop h2c", opts.Addr)
+	if o.H2C && o.CertFile != "" {
+		return o, fmt.Errorf("server: %s: H2C is HTTP/2 without TLS; with a certificate HTTP/2 is negotiated by ALPN already: drop H2C", o.Addr)
 	}
-	var err error
 	durations := []struct {
 		name string
 		v    *time.Duration
 		def  time.Duration
 	}{
-		{"read header timeout", &opts.ReadHeaderTimeout, DefaultReadHeaderTimeout},
-		{"idle timeout", &opts.IdleTimeout, DefaultIdleTimeout},
-		{"write timeout", &opts.WriteTimeout, 0},
-		{"shutdown timeout", &opts.ShutdownTimeout, DefaultShutdownTimeout},
+		{"ReadHeaderTimeout", &o.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{"IdleTimeout", &o.IdleTimeout, DefaultIdleTimeout},
+		{"WriteTimeout", &o.WriteTimeout, 0},
+		{"ShutdownTimeout", &o.ShutdownTimeout, DefaultShutdownTimeout},
 	}
 	for _, d := range durations {
 		switch {
@@ -119,15 +137,30 @@ func Listen(opts Options, h http.Handler) (*Server, error) {
 		case *d.v == Off:
 			*d.v = 0
 		case *d.v < 0:
-			return nil, fmt.Errorf("server: %s %v is negative: use 0 for the default or Off", d.name, *d.v)
+			return o, fmt.Errorf("server: %s %v is negative: use 0 for the default or Off", d.name, *d.v)
 		}
 	}
-	if opts.MaxHeaderBytes == 0 {
-		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
-	} else if opts.MaxHeaderBytes < 0 {
-		return nil, fmt.Errorf("server: max header bytes %d is negative", opts.MaxHeaderBytes)
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	s.shutdown = opts.ShutdownTimeout
+	if o.MaxHeaderBytes < MinHeaderBytes || o.MaxHeaderBytes > MaxHeaderBytes {
+		return o, fmt.Errorf("server: MaxHeaderBytes %d is out of range: browsers send several KiB of headers; use %d (8KiB) to %d (1GiB)", o.MaxHeaderBytes, MinHeaderBytes, MaxHeaderBytes)
+	}
+	return o, nil
+}
+
+// Listen checks opts, loads the certificate, binds the address and
+// returns the Server, which serves h once [Server.Serve] runs.
+func Listen(opts Options, h http.Handler) (*Server, error) {
+	opts, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{tls: opts.CertFile != "", certFile: opts.CertFile, keyFile: opts.KeyFile,
+		log: opts.Logger, conns: map[net.Conn]http.ConnState{}, shutdown: opts.ShutdownTimeout}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
 	if s.tls {
 		if err := s.ReloadCertificate(); err != nil {
 			return nil, err
@@ -142,7 +175,7 @@ func Listen(opts Options, h http.Handler) (*Server, error) {
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		WriteTimeout:      opts.WriteTimeout,
-		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		MaxHeaderBytes:    opts.MaxHeaderBytes - headerSlack,
 		ConnContext:       opts.ConnContext,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -403,11 +404,13 @@ func TestListenRefuses(t *testing.T) {
 		opts   server.Options
 		errHas string
 	}{
-		{server.Options{}, "no listen address"},
-		{server.Options{Addr: "127.0.0.1:0", CertFile: certFile}, "both"},
-		{server.Options{Addr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, H2C: true}, "h2c"},
+		{server.Options{}, "Addr is empty"},
+		{server.Options{Addr: "localhost"}, "not host:port"},
+		{server.Options{Addr: "127.0.0.1:0", CertFile: certFile}, "both CertFile and KeyFile"},
+		{server.Options{Addr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, H2C: true}, "H2C"},
 		{server.Options{Addr: "127.0.0.1:0", CertFile: filepath.Join(dir, "none.pem"), KeyFile: keyFile}, "none.pem"},
-		{server.Options{Addr: "127.0.0.1:0", IdleTimeout: -3 * time.Second}, "idle timeout"},
+		{server.Options{Addr: "127.0.0.1:0", IdleTimeout: -3 * time.Second}, "IdleTimeout"},
+		{server.Options{Addr: "127.0.0.1:0", MaxHeaderBytes: 4096}, "MaxHeaderBytes"},
 		{server.Options{Addr: busy.Addr().String()}, "another server"},
 	}
 	for _, tt := range tests {
@@ -511,5 +514,38 @@ func TestH2Load(t *testing.T) {
 				t.Logf("%s: %s", s.URL(), line)
 			}
 		}
+	}
+}
+
+// TestMaxHeaderBytesIsExact: a request head of exactly MaxHeaderBytes is
+// served, one byte more gets 431 (net/http's own slack taken off).
+func TestMaxHeaderBytesIsExact(t *testing.T) {
+	const limit = 16 << 10
+	s, err := server.Listen(server.Options{Addr: "127.0.0.1:0", MaxHeaderBytes: limit}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	status := func(headSize int) int {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		head := "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: "
+		pad := headSize - len(head) - len("\r\n\r\n")
+		fmt.Fprintf(c, "%s%s\r\n\r\n", head, strings.Repeat("a", pad))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(limit); got != 200 {
+		t.Errorf("a %d-byte head: %d, want 200", limit, got)
+	}
+	if got := status(limit + 1); got != 431 {
+		t.Errorf("a %d-byte head: %d, want 431", limit+1, got)
 	}
 }
