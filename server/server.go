@@ -276,5 +276,8 @@ func (s *Server) Shutdown(ctx context.Context) (cut int, err error) {
 	return cut, err
 }
 
+// ShutdownTimeout returns how long [Server.Shutdown] lets requests run.
+func (s *Server) ShutdownTimeout() time.Duration { return s.shutdown }
+
 // Close closes the listener and every connection at once.
 func (s *Server) Close() error { return s.srv.Close() }

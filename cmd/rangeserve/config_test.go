@@ -3,7 +3,6 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rangeserve/rangeserve"
 	"github.com/rangeserve/rangeserve/rangeio"
@@ -24,9 +23,18 @@ func TestShippedConfig(t *testing.T) {
 	if m.Prefix != "/" || m.Backend != "local" || m.Root != "testdata" || m.Auth != "public" || m.Mode != "serve" || m.MaxRanges != 32 {
 		t.Errorf("default mount = %+v", m)
 	}
-	if cfg.Server.MaxHeaderBytes != 64<<10 || cfg.Server.ShutdownTimeout != 30*time.Second ||
-		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != rangeio.DefaultCacheBytes+256<<20 {
+	if cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != rangeio.DefaultCacheBytes+256<<20 {
 		t.Errorf("server defaults = %+v", cfg.Server)
+	}
+	// Keys left out map onto the libraries' zero values, their defaults.
+	if o := cfg.serverOptions(nil, 0); o.MaxHeaderBytes != 0 || o.ShutdownTimeout != 0 || o.ReadHeaderTimeout != 0 || o.Validate() != nil {
+		t.Errorf("server options = %+v, want the server package's defaults", o)
+	}
+	if o := cfg.limitsOptions(); o.MaxStreams != 0 || o.WriteIdleTimeout != 0 || o.ConnRate != 0 {
+		t.Errorf("limits options = %+v, want the limits package's defaults", o)
+	}
+	if !*cfg.Metrics.Enabled || cfg.Metrics.Listen != "" {
+		t.Errorf("metrics = %+v, want /metrics on the main listener", cfg.Metrics)
 	}
 }
 
