@@ -20,9 +20,9 @@ import (
 	"github.com/rangeserve/rangeserve/cors"
 	"github.com/rangeserve/rangeserve/health"
 	"github.com/rangeserve/rangeserve/limits"
-	"github.com/rangeserve/rangeserve/server"
 	"github.com/rangeserve/rangeserve/media"
 	"github.com/rangeserve/rangeserve/rangeio"
+	"github.com/rangeserve/rangeserve/server"
 	"github.com/rangeserve/rangeserve/storage/s3"
 )
 

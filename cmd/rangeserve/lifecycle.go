@@ -241,4 +241,3 @@ func (p *process) shutdown() {
 	}
 	p.log.Info("stopped")
 }
-
