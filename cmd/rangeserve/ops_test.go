@@ -140,9 +140,9 @@ mounts:
 		metricSeries("rangeserve_link_verifications_total", "outcome", "expired"):       1,
 		// media opens once per request that reaches it; the refused
 		// ones never touch storage.
-		metricSeries("rangeserve_storage_operations_total", "backend", "/pub/", "op", "open"):                             4,
+		metricSeries("rangeserve_storage_operations_total", "backend", "/pub/", "op", "open"):                            4,
 		metricSeries("rangeserve_storage_operation_errors_total", "backend", "/pub/", "op", "open", "kind", "not_found"): 1,
-		metricSeries("rangeserve_storage_operations_total", "backend", "/sig/", "op", "open"):                             1,
+		metricSeries("rangeserve_storage_operations_total", "backend", "/sig/", "op", "open"):                            1,
 	} {
 		want[k] = v
 	}
