@@ -44,6 +44,11 @@ type process struct {
 // and the old one keeps serving.
 func serve(ctx context.Context, cfg *Config, name string, logs loggers, load func() (*Config, string, error)) error {
 	log := logs.log
+	// Catch SIGHUP from the start: its default action ends the process,
+	// and a reload asked for during start-up is done once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	tuneGC(cfg.Server, log)
 	p := &process{log: log, logs: logs, cfg: cfg}
 	if *cfg.Metrics.Enabled {
@@ -85,10 +90,6 @@ func serve(ctx context.Context, cfg *Config, name string, logs loggers, load fun
 		attrs = append(attrs, "metrics", p.private.URL()+"/metrics")
 	}
 	log.Info("rangeserve listening", attrs...)
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case err := <-errc:
