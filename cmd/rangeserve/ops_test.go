@@ -493,3 +493,62 @@ func TestSIGTERMDrain(t *testing.T) {
 	}
 	_ = filepath.Join
 }
+
+// TestS3MetricsAndReadiness: an S3 mount's requests to MinIO show in the
+// backend_* metrics (through the transport s3.Options.WrapTransport
+// installs), its reads in the cache's, and its bucket in /readyz, which
+// fails while MinIO is down and recovers when it is back.
+func TestS3MetricsAndReadiness(t *testing.T) {
+	testenv.Short(t, "starts MinIO")
+	m := testenv.StartMinIO(t)
+	m.MakeBucket(t, "media")
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	m.Put(t, "media", "v.bin", data, "")
+	p := startBinary(t, "server:\n  probe_timeout: 1s\nmounts:"+s3MountAt("/s3/", m.Endpoint, m, ""))
+	for range 2 {
+		status, _, body := fetchAll(t, http.DefaultClient, "GET", p.URL+"/s3/v.bin", map[string]string{"Range": "bytes=0-99"})
+		if status != 206 || !bytes.Equal(body, data[:100]) {
+			t.Fatalf("range from S3: %d, %d bytes", status, len(body))
+		}
+	}
+	got := scrapeMetrics(t, http.DefaultClient, p.URL+"/metrics")
+	for k, min := range map[string]float64{
+		metricSeries("rangeserve_backend_requests_total", "backend", "/s3/", "method", "HEAD", "code", "200"): 1,
+		metricSeries("rangeserve_backend_requests_total", "backend", "/s3/", "method", "GET", "code", "206"):  1,
+		metricSeries("rangeserve_backend_request_duration_seconds_count", "backend", "/s3/", "method", "GET"): 1,
+		metricSeries("rangeserve_backend_response_bytes_total", "backend", "/s3/"):                            100,
+		metricSeries("rangeserve_storage_operations_total", "backend", "/s3/", "op", "open"):                  2,
+		"rangeserve_cache_misses_total": 1,
+		"rangeserve_cache_hits_total":   1,
+	} {
+		if got[k] < min {
+			t.Errorf("%s = %v, want at least %v", k, got[k], min)
+		}
+	}
+	if got[metricSeries("rangeserve_storage_operations_total", "backend", "/s3/", "op", "open")] != 2 {
+		t.Errorf("two requests opened the object %v times", got[metricSeries("rangeserve_storage_operations_total", "backend", "/s3/", "op", "open")])
+	}
+	if status, _, body := fetchAll(t, http.DefaultClient, "GET", p.URL+"/readyz", nil); status != 200 || !strings.Contains(string(body), "mount /s3/ ok") {
+		t.Errorf("/readyz with MinIO up: %d %q", status, body)
+	}
+
+	m.Stop(t)
+	waitFor(t, 15*time.Second, "/readyz failing with MinIO down", func() bool {
+		status, _, body := fetchAll(t, http.DefaultClient, "GET", p.URL+"/readyz", nil)
+		return status == 503 && strings.Contains(string(body), "mount /s3/")
+	})
+	if status, _, _ := fetchAll(t, http.DefaultClient, "GET", p.URL+"/s3/other.bin", nil); status < 500 {
+		t.Errorf("a request with MinIO down: %d, want 5xx", status)
+	}
+	if got := scrapeMetrics(t, http.DefaultClient, p.URL+"/metrics"); got[metricSeries("rangeserve_backend_request_errors_total", "backend", "/s3/", "method", "HEAD")] < 1 {
+		t.Errorf("no backend error counted with MinIO down")
+	}
+	m.Restart(t)
+	waitFor(t, 30*time.Second, "/readyz back with MinIO", func() bool {
+		status, _, _ := fetchAll(t, http.DefaultClient, "GET", p.URL+"/readyz", nil)
+		return status == 200
+	})
+}
