@@ -41,6 +41,11 @@ type Config struct {
 	Auth AuthConfig `yaml:"auth"`
 	// Mounts map URL prefixes to storage. At least one is required.
 	Mounts []Mount `yaml:"mounts"`
+	// Stream is the flush policy of streamed responses (folder listings,
+	// ?follow=1, objects of unknown size), for every mount.
+	Stream StreamConfig `yaml:"stream"`
+	// Follow configures ?follow=1 on local files, for every mount.
+	Follow FollowConfig `yaml:"follow"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics MetricsConfig `yaml:"metrics"`
 
@@ -359,6 +364,24 @@ type S3Config struct {
 	StatTTL time.Duration `yaml:"stat_ttl"`
 }
 
+// StreamConfig is media's flush policy (media.Options.FlushBytes and
+// FlushInterval); 0 leaves media's defaults.
+type StreamConfig struct {
+	// FlushBytes sends buffered bytes once this many are pending. Default
+	// 32KiB; at most 4MiB.
+	FlushBytes ByteSize `yaml:"flush_bytes"`
+	// FlushInterval sends a buffered byte at most this long after it was
+	// written. Default 20ms.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// FollowConfig configures ?follow=1 (media.Options.FollowIdleTimeout).
+type FollowConfig struct {
+	// IdleTimeout ends a ?follow=1 response once the file has not grown
+	// for this long. Default 10s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
 // ByteSize is a size in bytes written as a number or with a unit:
 // 512, 64KiB, 1MiB, 2GiB, 10MB.
 type ByteSize int64
@@ -659,6 +682,9 @@ func (c *Config) validate() error {
 		return errAt("cache.read_ahead", "%d is negative: use 0 (off) to %d blocks", *ra, rangeio.MaxReadAhead)
 	}
 	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	if err := c.checkStream(); err != nil {
 		return err
 	}
 	if len(c.Mounts) == 0 {

@@ -33,6 +33,36 @@ func (m *Mount) mediaOptions() media.Options {
 	}
 }
 
+// streamOptions sets the options every mount takes from the top-level
+// stream and follow sections.
+func (c *Config) streamOptions(o *media.Options) {
+	o.FlushBytes = int(c.Stream.FlushBytes)
+	o.FlushInterval = c.Stream.FlushInterval
+	o.FollowIdleTimeout = c.Follow.IdleTimeout
+}
+
+// streamKeys names the key each media.Options field set by streamOptions
+// comes from.
+var streamKeys = map[string]string{
+	"FlushBytes":        "flush_bytes",
+	"FlushInterval":     "flush_interval",
+	"FollowIdleTimeout": "idle_timeout",
+}
+
+// checkStream runs media's checks of the stream and follow sections.
+func (c *Config) checkStream() error {
+	var o media.Options
+	c.streamOptions(&o)
+	if _, err := media.New(dryBackend{}, o); err != nil {
+		below := "stream"
+		if wordIndex(err.Error(), "FollowIdleTimeout") >= 0 {
+			below = "follow"
+		}
+		return optionError(err, below, streamKeys)
+	}
+	return nil
+}
+
 // mediaKeys names, below mounts[i], the key each media.Options field
 // comes from.
 var mediaKeys = map[string]string{

@@ -272,6 +272,7 @@ func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (route, error) {
 		b = a.met.Backend(mc.Prefix, b)
 	}
 	opts := mc.mediaOptions()
+	a.cfg.streamOptions(&opts)
 	opts.Logger = a.log.With("mount", mc.Prefix)
 	h, err := media.New(b, opts)
 	if err != nil {
