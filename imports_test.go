@@ -29,6 +29,11 @@ func TestImportRules(t *testing.T) {
 		"internal/testenv": {},
 		"zipstream":        {},
 		"internal/uitest":  {"internal/testenv"},
+		"cors":             {},
+		"health":           {},
+		"limits":           {},
+		"server":           {},
+		"metrics":          {"storage", "rangeio"},
 		"":                 {},
 		// Examples use the library's public API only.
 		"examples/sqlite-export": {"media"},
@@ -42,6 +47,8 @@ func TestImportRules(t *testing.T) {
 		"rangeio":                {"golang.org/x/sync"},
 		"zipstream":              {"github.com/hashicorp/golang-lru/v2"},
 		"examples/sqlite-export": {"modernc.org/sqlite"}, // pure Go, no cgo
+		"metrics":                {"github.com/prometheus/client_golang"},
+		"limits":                 {"golang.org/x/time"},
 	}
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
 	if err != nil {

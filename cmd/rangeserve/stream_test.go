@@ -71,7 +71,7 @@ mounts:
 		if err == nil {
 			c.dir = "."
 			var a *app
-			a, err = newApp(context.Background(), c, discardLog(), nil)
+			a, err = newApp(context.Background(), c, discardLog(), nil, nil)
 			if err == nil {
 				a.Close()
 			}
