@@ -48,6 +48,12 @@ func archiveQuery(r *http.Request) (string, bool) {
 //
 // With &deflate=1, text entries are deflated and the archive is streamed
 // chunked, without a length, ETag or ranges.
+//
+// Left out: the subtrees of [Options].Shadowed (another handler serves
+// them) and symbolic links to folders (each would repeat a folder, or
+// reach one another handler serves); files reached through links are
+// archived. At most [Options].ArchiveConcurrency archives are listed or
+// deflated at once; more are answered 503.
 func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, key, kind string) {
 	ctx := r.Context()
 	report(ctx, StrategyArchive)
@@ -75,12 +81,19 @@ func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, key, kind
 		writeStatus(w, r, http.StatusBadRequest)
 		return
 	}
+	if !h.acquireArchive(w, r, key) {
+		return
+	}
 	entries := h.archiveEntries(ctx, lister, key)
 	if deflate {
+		defer h.releaseArchive()
 		h.serveDeflated(w, r, key, entries)
 		return
 	}
-	a, err := zipstream.Build(entries, zipstream.BuildOptions{MaxEntries: h.opts.ArchiveMaxEntries})
+	a, err := func() (*zipstream.Archive, error) {
+		defer h.releaseArchive()
+		return zipstream.Build(entries, zipstream.BuildOptions{MaxEntries: h.opts.ArchiveMaxEntries})
+	}()
 	if err == nil && a.Len() == 0 && key != "" {
 		err = h.checkFolder(ctx, key)
 	}
@@ -92,6 +105,26 @@ func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, key, kind
 	obj := &archiveObject{Reader: a.Reader(ctx, archiveOpener{h: h, root: key}, h.sums), info: info}
 	h.serveObjectAs(w, r, key, info, obj, false, ContentDisposition(Attachment, archiveName(key)))
 }
+
+// acquireArchive takes one of the handler's archive tokens
+// ([Options].ArchiveConcurrency), or answers 503 with Retry-After and
+// reports false when none is free: listing a large folder costs the
+// store a request per folder, and deflating costs CPU.
+func (h *Handler) acquireArchive(w http.ResponseWriter, r *http.Request, key string) bool {
+	select {
+	case h.archives <- struct{}{}:
+		return true
+	default:
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "media: too many archives in flight (Options.ArchiveConcurrency)",
+		slog.String("key", key), slog.Int("limit", cap(h.archives)))
+	w.Header().Set("Retry-After", "1")
+	writeStatus(w, r, http.StatusServiceUnavailable)
+	return false
+}
+
+// releaseArchive returns a token taken by acquireArchive.
+func (h *Handler) releaseArchive() { <-h.archives }
 
 // checkFolder tells an empty folder (an empty archive) from a key that is
 // no folder at all (404): a store with no folders lists nothing for both.
@@ -162,6 +195,18 @@ func (h *Handler) archiveEntries(ctx context.Context, l storage.Lister, root str
 				if !ok || !h.opts.AllowHidden && hidden(info.Key) || !info.IsDir && info.Size < 0 {
 					continue
 				}
+				if h.shadowed[info.Key] {
+					h.log.LogAttrs(ctx, slog.LevelDebug, "media: folder another handler serves left out of an archive (Options.Shadowed)",
+						slog.String("key", info.Key))
+					continue
+				}
+				if info.IsDir && info.Symlink {
+					// Links to folders would repeat them (l1 -> ., l2 -> .)
+					// or reach what another handler serves (sub/up -> ..).
+					h.log.LogAttrs(ctx, slog.LevelDebug, "media: symbolic link to a folder left out of an archive",
+						slog.String("key", info.Key))
+					continue
+				}
 				if !zipstream.ValidName(name) {
 					h.log.LogAttrs(ctx, slog.LevelDebug, "media: name left out of an archive",
 						slog.String("key", info.Key))
@@ -199,15 +244,23 @@ const maxArchiveDepth = 32
 var errArchiveTooDeep = errors.New("media: folders nested too deep to archive")
 
 // serveDeflated streams the archive with its text entries deflated: no
-// length is known, so no Content-Length, ETag or ranges. The folder's
-// first entry is listed before the status line, so that a missing folder
-// is a 404; an error after it aborts the response.
+// length is known, so no Content-Length, ETag or ranges. The whole folder
+// is listed before the status line (the entries are held, as a stored
+// archive's table is), so that a missing folder is a 404 and one too
+// large or nested too deep a 403, as for a stored archive; an error after
+// the status line (a file that cannot be read) aborts the response.
 func (h *Handler) serveDeflated(w http.ResponseWriter, r *http.Request, key string, entries iter.Seq2[zipstream.Entry, error]) {
 	ctx := r.Context()
-	next, stop := iter.Pull2(entries)
-	defer stop()
-	first, err, more := next()
-	if err == nil && !more && key != "" {
+	var list []zipstream.Entry
+	var err error
+	for e, lerr := range entries {
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		list = append(list, e)
+	}
+	if err == nil && len(list) == 0 && key != "" {
 		err = h.checkFolder(ctx, key)
 	}
 	if err != nil {
@@ -228,12 +281,8 @@ func (h *Handler) serveDeflated(w http.ResponseWriter, r *http.Request, key stri
 		return
 	}
 	rest := func(yield func(zipstream.Entry, error) bool) {
-		if !more || !yield(first, nil) {
-			return
-		}
-		for {
-			e, err, ok := next()
-			if !ok || !yield(e, err) {
+		for _, e := range list {
+			if !yield(e, nil) {
 				return
 			}
 		}

@@ -457,12 +457,11 @@ func TestArchiveReportsStrategy(t *testing.T) {
 }
 
 // TestArchiveSymlinkLoop: a link to a parent folder does not make the
-// listing endless. With FollowSymlinks, where only the kernel's limit of
-// 40 links per path would stop it, the depth limit answers 403; under the
-// default policy the backend's own resolution stops following it after a
-// few levels.
+// listing endless, under either symlink policy: archives do not descend
+// into linked folders, so the archive holds the tree once, the link left
+// out.
 func TestArchiveSymlinkLoop(t *testing.T) {
-	root, _ := archiveTree(t, 1000)
+	root, files := archiveTree(t, 1000)
 	if err := os.Symlink("..", filepath.Join(root, "album", "disc 1", "up")); err != nil {
 		t.Fatal(err)
 	}
@@ -471,26 +470,97 @@ func TestArchiveSymlinkLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	h := http.StripPrefix("/m", newHandler(t, b, media.Options{ArchiveMaxEntries: zipstream.NoEntryLimit}))
-	if rec := serve(h, "GET", "/m/album/?archive=zip", nil); rec.Code != http.StatusForbidden {
-		t.Errorf("link loop: status %d, want 403", rec.Code)
+	hFollow := http.StripPrefix("/m", newHandler(t, b, media.Options{ArchiveMaxEntries: zipstream.NoEntryLimit}))
+	_, hDefault := localHandler(t, root, media.Options{})
+	for name, h := range map[string]http.Handler{"follow": hFollow, "default": hDefault} {
+		for _, q := range []string{"archive=zip", "archive=zip&deflate=1"} {
+			rec := serve(h, "GET", "/m/album/?"+q, nil)
+			if rec.Code != http.StatusOK {
+				t.Errorf("%s, %s, link loop: status %d, want 200", name, q, rec.Code)
+				continue
+			}
+			readZip(t, rec.Body.Bytes(), files, albumDirs)
+		}
 	}
-	// Streamed (deflate=1), the loop is found after the status line: a
-	// broken transfer.
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/m/album/?archive=zip&deflate=1")
-	if err != nil {
+}
+
+// TestArchiveLinkedFoldersNotRepeated: links to a folder (l1 -> ., l2 ->
+// .) used to repeat the folder in its archive, once per link and level
+// (three links beside a 1 MB file: 9.8 GB); links to files are archived
+// as files.
+func TestArchiveLinkedFoldersNotRepeated(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "d")
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || err == nil {
-		t.Errorf("deflate=1 with a link loop: status %d, read error %v; want 200 and a broken transfer", resp.StatusCode, err)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	small := []byte("small\n")
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	_, hDefault := localHandler(t, root, media.Options{})
-	if rec := serve(hDefault, "GET", "/m/album/?archive=zip", nil); rec.Code != http.StatusOK && rec.Code != http.StatusForbidden {
-		t.Errorf("default symlink policy, link loop: status %d, want 200 or 403", rec.Code)
+	if err := os.WriteFile(filepath.Join(dir, "sub", "s.txt"), small, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"l1": ".", "l2": ".", "l3": ".", "sub/up": "..", "lsub": "sub", "big-link.bin": "big.bin"} {
+		if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string][]byte{"big.bin": big, "big-link.bin": big, "sub/s.txt": small}
+	for _, follow := range []bool{false, true} {
+		b, err := local.New(local.Options{Root: root, FollowSymlinks: follow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		h := http.StripPrefix("/m", newHandler(t, b, media.Options{}))
+		for _, q := range []string{"archive=zip", "archive=zip&deflate=1"} {
+			rec := serve(h, "GET", "/m/d/?"+q, nil)
+			if rec.Code != http.StatusOK {
+				t.Errorf("follow=%v %s: status %d, want 200", follow, q, rec.Code)
+				continue
+			}
+			if n := rec.Body.Len(); n > 3<<20 {
+				t.Errorf("follow=%v %s: %d bytes for 2 MB of files: linked folders repeated", follow, q, n)
+			}
+			readZip(t, rec.Body.Bytes(), want, []string{"sub"})
+		}
+	}
+}
+
+// TestArchiveTooDeep: folders nested deeper than the archive's depth cap
+// are refused with 403 before the first byte, stored or deflated (the
+// deflated stream used to start with 200 and break: curl's 000).
+func TestArchiveTooDeep(t *testing.T) {
+	root := t.TempDir()
+	deep := filepath.Join(root, "top")
+	for range 40 {
+		deep = filepath.Join(deep, "d")
+	}
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(deep, "f.txt"), []byte("deep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, h := localHandler(t, root, media.Options{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, q := range []string{"archive=zip", "archive=zip&deflate=1"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			req, _ := http.NewRequest(method, srv.URL+"/m/top/?"+q, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("%s %s: %v", method, q, err)
+				continue
+			}
+			_, rerr := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || rerr != nil {
+				t.Errorf("%s %s: status %d, read error %v; want 403 and a complete reply", method, q, resp.StatusCode, rerr)
+			}
+		}
 	}
 }
 

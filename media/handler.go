@@ -119,10 +119,28 @@ type Options struct {
 	// needs no read of the entries a former request saw. 0 means
 	// [zipstream.DefaultSumsCapacity].
 	ArchiveCRCs int
+	// ArchiveConcurrency is the most archive requests one handler works
+	// on at once: a stored archive from its listing to its layout (the
+	// bytes are then served like a file's), a deflated one (&deflate=1)
+	// for its whole stream. A request over the cap is answered 503 with
+	// Retry-After: 1. 0 means [DefaultArchiveConcurrency].
+	ArchiveConcurrency int
+	// Shadowed lists keys (cleaned, relative to the backend's root, such
+	// as "private") whose subtrees another handler serves: a mount nested
+	// under this one, with its own policy. Archives leave them out with
+	// everything beneath them, and a request for a key at or beneath one
+	// is answered 404 (a router that sends each path to the longest
+	// matching mount never makes one). Listings still show the name: the
+	// router sends it to the other handler.
+	Shadowed []string
 	// Logger receives errors and ignored bad input; nil means
 	// slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultArchiveConcurrency is the cap on archive requests in flight per
+// handler when [Options].ArchiveConcurrency is zero.
+const DefaultArchiveConcurrency = 4
 
 // Handler serves the objects of one [storage.Backend] over HTTP: GET and
 // HEAD, with ranges, conditional requests and delegation, as described in
@@ -149,6 +167,8 @@ type Handler struct {
 	faststart bool            // serve virtual faststart files (faststart.go)
 	plans     *planCache      // faststart plans per object version
 	sums      *zipstream.Sums // CRC-32s of archive entries
+	archives  chan struct{}   // one token per archive in flight (archive.go)
+	shadowed  map[string]bool // Options.Shadowed
 }
 
 // New returns a Handler for b. It applies the defaults of opts and checks
@@ -166,6 +186,22 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("media: ArchiveMaxEntries (%d) and ArchiveCRCs (%d) must not be negative (ArchiveMaxEntries may be zipstream.NoEntryLimit)", opts.ArchiveMaxEntries, opts.ArchiveCRCs)
 	}
 	h.sums = zipstream.NewSums(opts.ArchiveCRCs)
+	if opts.ArchiveConcurrency < 0 {
+		return nil, fmt.Errorf("media: ArchiveConcurrency must not be negative (got %d); 0 means %d, NoArchives turns archives off", opts.ArchiveConcurrency, DefaultArchiveConcurrency)
+	}
+	if h.opts.ArchiveConcurrency == 0 {
+		h.opts.ArchiveConcurrency = DefaultArchiveConcurrency
+	}
+	h.archives = make(chan struct{}, h.opts.ArchiveConcurrency)
+	for _, k := range opts.Shadowed {
+		if ck, err := storage.CleanKey(k); err != nil || ck != k || k == "" {
+			return nil, fmt.Errorf("media: Shadowed key %q is not a cleaned, non-empty key (such as \"private\")", k)
+		}
+		if h.shadowed == nil {
+			h.shadowed = map[string]bool{}
+		}
+		h.shadowed[k] = true
+	}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -281,6 +317,25 @@ func hidden(key string) bool {
 	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
+// isShadowed reports whether key is at or beneath a key of
+// [Options].Shadowed.
+func (h *Handler) isShadowed(key string) bool {
+	if h.shadowed == nil {
+		return false
+	}
+	for k := key; k != ""; {
+		if h.shadowed[k] {
+			return true
+		}
+		i := strings.LastIndexByte(k, '/')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return false
+}
+
 // allowMethod answers 405 to anything but GET and HEAD.
 func (h *Handler) allowMethod(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -294,6 +349,12 @@ func (h *Handler) allowMethod(w http.ResponseWriter, r *http.Request) bool {
 func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 	if !h.opts.AllowHidden && hidden(key) {
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: refused a hidden name (Options.AllowHidden is off)",
+			slog.String("method", r.Method), slog.String("key", key))
+		writeStatus(w, r, http.StatusNotFound)
+		return
+	}
+	if h.isShadowed(key) {
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: refused a key another handler serves (Options.Shadowed)",
 			slog.String("method", r.Method), slog.String("key", key))
 		writeStatus(w, r, http.StatusNotFound)
 		return

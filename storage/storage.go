@@ -29,6 +29,12 @@ type Info struct {
 	ContentType string
 	// IsDir reports a directory (or a common prefix, for object stores).
 	IsDir bool
+	// Symlink reports an entry of a listing that is a symbolic link: the
+	// other fields describe its target. Whoever walks a tree should not
+	// descend into a linked folder (a link to a parent repeats the tree
+	// without end; a link elsewhere repeats or widens it). Only listings
+	// set it; Stat and Open describe the target alone.
+	Symlink bool
 }
 
 // Object is one opened version of an object. ReadAt may be called

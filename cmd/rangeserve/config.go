@@ -293,6 +293,10 @@ type Mount struct {
 	// hold; a larger folder is refused with 403. Default 200000
 	// (zipstream.DefaultMaxEntries).
 	ArchiveMaxEntries int `yaml:"archive_max_entries"`
+	// ArchiveConcurrency is the most archives the mount lists or
+	// deflates at once; more are answered 503 with Retry-After: 1.
+	// Default 4 (media.DefaultArchiveConcurrency).
+	ArchiveConcurrency int `yaml:"archive_concurrency"`
 	// NestedIn lists the prefixes of the mounts (as written there, such
 	// as /media/) whose root holds this mount's files and whose policy is
 	// weaker: start-up refuses such a layout unless it is listed here.
@@ -860,6 +864,9 @@ func (m *Mount) validate(p string, c *Config) error {
 		return err
 	}
 	if err := c.zeroRefused(p+".archive_max_entries", m.ArchiveMaxEntries == 0, fmt.Sprintf("remove the key for %d, or set archives: false to serve no archives", zipstream.DefaultMaxEntries)); err != nil {
+		return err
+	}
+	if err := c.zeroRefused(p+".archive_concurrency", m.ArchiveConcurrency == 0, fmt.Sprintf("remove the key for %d, or set archives: false to serve no archives", media.DefaultArchiveConcurrency)); err != nil {
 		return err
 	}
 	if m.ArchiveMaxEntries < 0 {

@@ -80,6 +80,38 @@ func (ix *mountIndex) lookup(path string) (int, string, error) {
 	return -1, "", errNoMount
 }
 
+// shadowed returns the keys, relative to the mount at position pos, that
+// lookup sends elsewhere: the prefixes of the mounts strictly under its
+// own (the key "private" of /media/ when /media/private/ is mounted) and,
+// for a mount at /, "api" and "ui". Its archives must leave them out
+// (media.Options.Shadowed): another mount, with its own policy, serves
+// them.
+func (ix *mountIndex) shadowed(pos int) []string {
+	own := ""
+	for i, p := range ix.pos {
+		if p == pos {
+			own = ix.names[i]
+		}
+	}
+	var keys []string
+	if own == "" {
+		keys = append(keys, "api", "ui")
+	}
+	for i, name := range ix.names {
+		if ix.pos[i] == pos {
+			continue
+		}
+		switch {
+		case own == "" && name != "":
+			keys = append(keys, name)
+		case own != "" && len(name) > len(own) && name[len(own)] == '/' && strings.HasPrefix(name, own):
+			keys = append(keys, name[len(own)+1:])
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
 // storeRoot is where the files of mount m live, as a string that ends
 // with "/", so that m's files lie inside another mount's when the other's
 // storeRoot is a prefix of m's: the resolved absolute directory of a local

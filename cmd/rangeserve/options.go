@@ -32,8 +32,9 @@ func (m *Mount) mediaOptions() media.Options {
 		Faststart:      m.Faststart,
 		// archives: false is media's off; archive_max_entries 0 (left
 		// out) is its default.
-		NoArchives:        m.Archives != nil && !*m.Archives,
-		ArchiveMaxEntries: m.ArchiveMaxEntries,
+		NoArchives:         m.Archives != nil && !*m.Archives,
+		ArchiveMaxEntries:  m.ArchiveMaxEntries,
+		ArchiveConcurrency: m.ArchiveConcurrency,
 	}
 }
 
@@ -81,8 +82,9 @@ var mediaKeys = map[string]string{
 	"Faststart":      "faststart",
 	// NoArchives is off only through archives: false, which media never
 	// refuses.
-	"NoArchives":        "archives",
-	"ArchiveMaxEntries": "archive_max_entries",
+	"NoArchives":         "archives",
+	"ArchiveMaxEntries":  "archive_max_entries",
+	"ArchiveConcurrency": "archive_concurrency",
 }
 
 // checkMedia runs media's own checks of a mount's options, the ones

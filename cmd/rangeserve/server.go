@@ -121,7 +121,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslo
 	api.MethodNotAllowedHandler = methodNotAllowed(api)
 	for i := range cfg.Mounts {
 		mc := &cfg.Mounts[i]
-		m, err := a.buildMount(ctx, i, mc)
+		m, err := a.buildMount(ctx, i, mc, index.shadowed(i))
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("mounts[%d] (%s): %w", i, mc.Prefix, err)
@@ -232,8 +232,8 @@ func (a *app) buildAuth() error {
 
 // buildMount builds a mount's backend and media handler, behind the
 // guard: the router hands it the key, which auth authorizes before media
-// serves it.
-func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (route, error) {
+// serves it. shadowed are the keys other mounts serve (mountIndex.shadowed).
+func (a *app) buildMount(ctx context.Context, i int, mc *Mount, shadowed []string) (route, error) {
 	p := fmt.Sprintf("mounts[%d]", i)
 	policy, err := auth.ParsePolicy(mc.Auth)
 	if err != nil {
@@ -276,6 +276,7 @@ func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (route, error) {
 	opts := mc.mediaOptions()
 	a.cfg.streamOptions(&opts)
 	opts.UIURL = uiPath
+	opts.Shadowed = shadowed
 	opts.Logger = a.log.With("mount", mc.Prefix)
 	h, err := media.New(b, opts)
 	if err != nil {

@@ -26,8 +26,8 @@ const listBatch = 256
 // Each Info has the entry's key (prefix + "/" + name). Regular files have
 // their size, modification time and ETag, as Stat would return them;
 // directories have IsDir set. Symbolic links are described by their
-// target under the backend's symlink policy, and skipped when the policy
-// refuses them or they dangle. Skipped as well: devices, FIFOs and
+// target under the backend's symlink policy, with Symlink set, and
+// skipped when the policy refuses them or they dangle. Skipped as well: devices, FIFOs and
 // sockets, and names that are not valid keys (see [storage.CleanKey]),
 // since no request could address them. Hidden names (".env") are listed:
 // whether they are shown is the HTTP layer's policy, as for Open.
@@ -115,7 +115,8 @@ func (b *Backend) entryInfo(prefix string, e fs.DirEntry) (storage.Info, bool) {
 	key := path.Join(prefix, name)
 	var fi fs.FileInfo
 	var err error
-	if e.Type()&fs.ModeSymlink != 0 {
+	link := e.Type()&fs.ModeSymlink != 0
+	if link {
 		fi, err = b.stat(key) // the target, if the policy allows it
 	} else {
 		fi, err = e.Info() // lstat, already done for a dir opened in a Root
@@ -123,12 +124,15 @@ func (b *Backend) entryInfo(prefix string, e fs.DirEntry) (storage.Info, bool) {
 	if err != nil {
 		return storage.Info{}, false
 	}
+	var info storage.Info
 	switch {
 	case fi.Mode().IsRegular():
-		return fileInfo(key, fi), true
+		info = fileInfo(key, fi)
 	case fi.IsDir():
-		return dirInfo(key, fi), true
+		info = dirInfo(key, fi)
 	default:
 		return storage.Info{}, false
 	}
+	info.Symlink = link
+	return info, true
 }
