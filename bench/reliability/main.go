@@ -557,6 +557,8 @@ func pathOf(u string) string {
 func slowloris(n int, d time.Duration) bool {
 	fmt.Printf("slowloris: %d connections sending headers a byte a second for %s; 16 normal clients fetch %s meanwhile\n", n, d, files[0].name)
 	var open, closedEarly atomic.Int64
+	rss0 := rssKiB()
+	stop := sampler()
 	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	var closeAt sync.Map
@@ -614,6 +616,8 @@ func slowloris(n int, d time.Duration) bool {
 	}
 	nwg.Wait()
 	wg.Wait()
+	peak := stop()
+	fmt.Printf("slowloris: server RSS %d MiB before, peak %d MiB\n", rss0>>10, peak>>10)
 	var first, last time.Duration
 	closeAt.Range(func(_, v any) bool {
 		d := v.(time.Duration)
