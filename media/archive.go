@@ -198,10 +198,12 @@ const maxArchiveDepth = 32
 // errArchiveTooDeep reports folders nested deeper than maxArchiveDepth.
 var errArchiveTooDeep = errors.New("media: folders nested too deep to archive")
 
-// serveDeflated streams the archive with its text entries deflated: no
-// length is known, so no Content-Length, ETag or ranges. The folder's
-// first entry is listed before the status line, so that a missing folder
-// is a 404; an error after it aborts the response.
+// serveDeflated streams the archive with its text entries deflated, on
+// the chunked path (see [Stream]): no length is known, so no
+// Content-Length, ETag or ranges; the handler's flush policy;
+// X-Accel-Buffering: no. The folder's first entry is listed before
+// anything is sent, so that a missing folder is a 404; an error before
+// the first chunk leaves is a status, after it an aborted response.
 func (h *Handler) serveDeflated(w http.ResponseWriter, r *http.Request, key string, entries iter.Seq2[zipstream.Entry, error]) {
 	ctx := r.Context()
 	next, stop := iter.Pull2(entries)
@@ -217,15 +219,8 @@ func (h *Handler) serveDeflated(w http.ResponseWriter, r *http.Request, key stri
 	hw := headerWriter{h: w.Header()}
 	hw.set("Content-Type", archiveType)
 	hw.set("Content-Disposition", ContentDisposition(Attachment, archiveName(key)))
-	hw.set("X-Content-Type-Options", "nosniff")
-	hw.set("Accept-Ranges", "none")
-	hw.set("X-Accel-Buffering", "no")
 	if h.opts.CacheControl != "" {
 		hw.set("Cache-Control", h.opts.CacheControl)
-	}
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
 	}
 	rest := func(yield func(zipstream.Entry, error) bool) {
 		if !more || !yield(first, nil) {
@@ -241,10 +236,23 @@ func (h *Handler) serveDeflated(w http.ResponseWriter, r *http.Request, key stri
 	opts := zipstream.DeflateOptions{Compress: func(name string) bool {
 		return zipstream.Compressible(name) || compressibleType(extType(path.Base(name)))
 	}}
-	// Hide w's ReadFrom: archive/zip buffers its writes anyway.
-	if err := zipstream.WriteDeflate(ctx, struct{ io.Writer }{w}, rest, archiveOpener{h: h, root: key}, opts); err != nil {
-		h.abort(r, key, err)
+	s := stream{w: w, r: r, policy: h.flush, log: h.log, statusOf: archiveStatus, what: key}
+	_ = s.run(func(out io.Writer) error {
+		return zipstream.WriteDeflate(ctx, out, rest, archiveOpener{h: h, root: key}, opts)
+	})
+}
+
+// archiveStatus is the status of an archive that fails before its first
+// byte: a folder too large or nested too deep to archive is 403 (as
+// archiveFail answers it), anything else as [errorStatus] says.
+func archiveStatus(ctx context.Context, err error) int {
+	if errors.Is(err, zipstream.ErrTooManyEntries) || errors.Is(err, errArchiveTooDeep) {
+		if st := errorStatus(ctx, err); st == 0 {
+			return 0
+		}
+		return http.StatusForbidden
 	}
+	return errorStatus(ctx, err)
 }
 
 // compressibleType reports a text media type.
