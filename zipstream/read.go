@@ -253,9 +253,6 @@ func (p *producer) data(i int, from, to int64) error {
 	} else {
 		sums, key := r.sumsFor(i)
 		sp = sums.begin(key, from, to)
-		if handled, err := p.sendHashed(f, sp, from, to); handled {
-			return p.endSpan(i, f, sp, err)
-		}
 	}
 	var werr error
 	err = readSpan(r.ctx, f, from, to-from, p.buf, func(b []byte) error {

@@ -141,15 +141,10 @@ func (s *Sums) begin(key string, start, end int64) *span {
 
 // advance hashes the next bytes of the span.
 func (sp *span) advance(b []byte) {
-	sp.advanced(int64(len(b)), crc32.Update(sp.crc, crc32.IEEETable, b))
-}
-
-// advanced records that the span moved n bytes on, crc being the CRC-32
-// from its start to its new position.
-func (sp *span) advanced(n int64, crc uint32) {
+	crc := crc32.Update(sp.crc, crc32.IEEETable, b)
 	sp.s.mu.Lock()
 	sp.crc = crc
-	sp.pos += n
+	sp.pos += int64(len(b))
 	sp.last = time.Now()
 	sp.p.broadcast()
 	sp.s.mu.Unlock()
