@@ -13,6 +13,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
@@ -165,9 +166,17 @@ func archiveName(key string) string {
 // depth first, each folder's entries sorted by name (so the archive, and
 // its ETag, do not depend on the order a store lists in). Hidden names
 // (unless allowed) are left out with everything below them; names an
-// archive cannot hold are skipped. At most one folder's listing is held
-// per level of depth, and listing stops with
+// archive cannot hold are skipped. Listing stops with
 // [zipstream.ErrTooManyEntries] past the mount's limit.
+//
+// The listings of the next [archiveLookahead] subfolders of the folder
+// being walked are read ahead, concurrently (at most archiveLookahead
+// listings run at once): a local folder's entries are each stat(2)ed and
+// an S3 prefix is one request per folder, so listing folders one after
+// the other would leave cores idle or wait on one round trip at a time
+// before the archive's first byte. At most 1 + archiveLookahead folder
+// listings are held per level of depth; no listing outlives the
+// iteration.
 func (h *Handler) archiveEntries(ctx context.Context, l storage.Lister, root string) iter.Seq2[zipstream.Entry, error] {
 	limit := h.opts.ArchiveMaxEntries
 	if limit == 0 {
@@ -178,60 +187,126 @@ func (h *Handler) archiveEntries(ctx context.Context, l storage.Lister, root str
 		prefix += "/"
 	}
 	return func(yield func(zipstream.Entry, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		running := make(chan struct{}, archiveLookahead)
+		// start lists dir in the background and returns a function that
+		// waits for its entries.
+		start := func(dir string) func() ([]storage.Info, error) {
+			done := make(chan struct{})
+			var infos []storage.Info
+			var err error
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer close(done)
+				select {
+				case running <- struct{}{}:
+				case <-ctx.Done():
+					err = ctx.Err()
+					return
+				}
+				defer func() { <-running }()
+				infos, err = h.archiveFolder(ctx, l, dir, prefix, root, limit)
+			}()
+			return func() ([]storage.Info, error) {
+				<-done
+				return infos, err
+			}
+		}
 		seen := 0
-		var walk func(dir string, depth int) bool
-		walk = func(dir string, depth int) bool {
+		var walk func(dir string, depth int, listing func() ([]storage.Info, error)) bool
+		walk = func(dir string, depth int, listing func() ([]storage.Info, error)) bool {
 			if depth > maxArchiveDepth {
 				yield(zipstream.Entry{}, fmt.Errorf("%w: folders nested deeper than %d levels under %q (a symbolic link loop?)", errArchiveTooDeep, maxArchiveDepth, root))
 				return false
 			}
-			var infos []storage.Info
-			for info, err := range l.List(ctx, dir) {
-				if err != nil {
-					yield(zipstream.Entry{}, err)
-					return false
-				}
-				name, ok := strings.CutPrefix(info.Key, prefix)
-				if !ok || !h.opts.AllowHidden && hidden(info.Key) || !info.IsDir && info.Size < 0 {
-					continue
-				}
-				if h.shadowed[info.Key] {
-					h.log.LogAttrs(ctx, slog.LevelDebug, "media: folder another handler serves left out of an archive (Options.Shadowed)",
-						slog.String("key", info.Key))
-					continue
-				}
-				if info.IsDir && info.Symlink {
-					// Links to folders would repeat them (l1 -> ., l2 -> .)
-					// or reach what another handler serves (sub/up -> ..).
-					h.log.LogAttrs(ctx, slog.LevelDebug, "media: symbolic link to a folder left out of an archive",
-						slog.String("key", info.Key))
-					continue
-				}
-				if !zipstream.ValidName(name) {
-					h.log.LogAttrs(ctx, slog.LevelDebug, "media: name left out of an archive",
-						slog.String("key", info.Key))
-					continue
-				}
-				if seen++; limit > 0 && seen > limit {
-					yield(zipstream.Entry{}, fmt.Errorf("%w: more than %d under %q", zipstream.ErrTooManyEntries, limit, root))
-					return false
-				}
-				infos = append(infos, info)
+			infos, err := listing()
+			if err != nil {
+				yield(zipstream.Entry{}, err)
+				return false
 			}
-			slices.SortFunc(infos, func(a, b storage.Info) int { return strings.Compare(a.Key, b.Key) })
-			for _, info := range infos {
+			if seen += len(infos); limit > 0 && seen > limit {
+				yield(zipstream.Entry{}, fmt.Errorf("%w: more than %d under %q", zipstream.ErrTooManyEntries, limit, root))
+				return false
+			}
+			// The subfolders' listings, started archiveLookahead ahead of
+			// the one walked.
+			var subs []int
+			for i, info := range infos {
+				if info.IsDir {
+					subs = append(subs, i)
+				}
+			}
+			listings := make(map[int]func() ([]storage.Info, error), archiveLookahead)
+			next := 0 // index in subs of the next subfolder to start
+			for i, info := range infos {
 				e := zipstream.Entry{Name: info.Key[len(prefix):], Dir: info.IsDir, Size: info.Size, ModTime: info.ModTime, ETag: info.ETag}
 				if !yield(e, nil) {
 					return false
 				}
-				if info.IsDir && !walk(info.Key, depth+1) {
+				if !info.IsDir {
+					continue
+				}
+				for ; next < len(subs) && len(listings) < archiveLookahead; next++ {
+					listings[subs[next]] = start(infos[subs[next]].Key)
+				}
+				sub := listings[i]
+				delete(listings, i)
+				if !walk(info.Key, depth+1, sub) {
 					return false
 				}
 			}
 			return true
 		}
-		walk(root, 0)
+		walk(root, 0, start(root))
 	}
+}
+
+// archiveLookahead is how many folder listings an archive reads ahead,
+// and at most runs at once.
+const archiveLookahead = 4
+
+// archiveFolder lists the folder dir for an archive of root (whose keys
+// start with prefix), sorted by key: hidden names (unless allowed) and
+// names no archive can hold are left out, and more than limit entries
+// (limit > 0) is [zipstream.ErrTooManyEntries].
+func (h *Handler) archiveFolder(ctx context.Context, l storage.Lister, dir, prefix, root string, limit int) ([]storage.Info, error) {
+	var infos []storage.Info
+	for info, err := range l.List(ctx, dir) {
+		if err != nil {
+			return nil, err
+		}
+		name, ok := strings.CutPrefix(info.Key, prefix)
+		if !ok || !h.opts.AllowHidden && hidden(info.Key) || !info.IsDir && info.Size < 0 {
+			continue
+		}
+		if h.shadowed[info.Key] {
+			h.log.LogAttrs(ctx, slog.LevelDebug, "media: folder another handler serves left out of an archive (Options.Shadowed)",
+				slog.String("key", info.Key))
+			continue
+		}
+		if info.IsDir && info.Symlink {
+			// Links to folders would repeat them (l1 -> ., l2 -> .)
+			// or reach what another handler serves (sub/up -> ..).
+			h.log.LogAttrs(ctx, slog.LevelDebug, "media: symbolic link to a folder left out of an archive",
+				slog.String("key", info.Key))
+			continue
+		}
+		if !zipstream.ValidName(name) {
+			h.log.LogAttrs(ctx, slog.LevelDebug, "media: name left out of an archive",
+				slog.String("key", info.Key))
+			continue
+		}
+		if limit > 0 && len(infos) >= limit {
+			return nil, fmt.Errorf("%w: more than %d under %q", zipstream.ErrTooManyEntries, limit, root)
+		}
+		infos = append(infos, info)
+	}
+	slices.SortFunc(infos, func(a, b storage.Info) int { return strings.Compare(a.Key, b.Key) })
+	return infos, nil
 }
 
 // maxArchiveDepth bounds the nesting of folders in an archive: a symbolic
@@ -243,14 +318,17 @@ const maxArchiveDepth = 32
 // errArchiveTooDeep reports folders nested deeper than maxArchiveDepth.
 var errArchiveTooDeep = errors.New("media: folders nested too deep to archive")
 
-// serveDeflated streams the archive with its text entries deflated: no
-// length is known, so no Content-Length, ETag or ranges. The whole folder
-// is listed before the status line (the entries are held, as a stored
-// archive's table is), so that a missing folder is a 404 and one too
-// large or nested too deep a 403, as for a stored archive; an error after
-// the status line (a file that cannot be read) aborts the response.
+// serveDeflated streams the archive with its text entries deflated, on
+// the chunked path (see [Stream]): no length is known, so no
+// Content-Length, ETag or ranges; the handler's flush policy;
+// X-Accel-Buffering: no. An error before the first chunk leaves is a
+// status, after it an aborted response.
 func (h *Handler) serveDeflated(w http.ResponseWriter, r *http.Request, key string, entries iter.Seq2[zipstream.Entry, error]) {
 	ctx := r.Context()
+	// The whole folder is listed before anything is sent (the entries are
+	// held, as a stored archive's table is), so that a missing folder is
+	// a 404 and one too large or nested too deep a 403, as for a stored
+	// archive.
 	var list []zipstream.Entry
 	var err error
 	for e, lerr := range entries {
@@ -270,15 +348,8 @@ func (h *Handler) serveDeflated(w http.ResponseWriter, r *http.Request, key stri
 	hw := headerWriter{h: w.Header()}
 	hw.set("Content-Type", archiveType)
 	hw.set("Content-Disposition", ContentDisposition(Attachment, archiveName(key)))
-	hw.set("X-Content-Type-Options", "nosniff")
-	hw.set("Accept-Ranges", "none")
-	hw.set("X-Accel-Buffering", "no")
 	if h.opts.CacheControl != "" {
 		hw.set("Cache-Control", h.opts.CacheControl)
-	}
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
 	}
 	rest := func(yield func(zipstream.Entry, error) bool) {
 		for _, e := range list {
@@ -290,10 +361,23 @@ func (h *Handler) serveDeflated(w http.ResponseWriter, r *http.Request, key stri
 	opts := zipstream.DeflateOptions{Compress: func(name string) bool {
 		return zipstream.Compressible(name) || compressibleType(extType(path.Base(name)))
 	}}
-	// Hide w's ReadFrom: archive/zip buffers its writes anyway.
-	if err := zipstream.WriteDeflate(ctx, struct{ io.Writer }{w}, rest, archiveOpener{h: h, root: key}, opts); err != nil {
-		h.abort(r, key, err)
+	s := stream{w: w, r: r, policy: h.flush, log: h.log, statusOf: archiveStatus, what: key}
+	_ = s.run(func(out io.Writer) error {
+		return zipstream.WriteDeflate(ctx, out, rest, archiveOpener{h: h, root: key}, opts)
+	})
+}
+
+// archiveStatus is the status of an archive that fails before its first
+// byte: a folder too large or nested too deep to archive is 403 (as
+// archiveFail answers it), anything else as [errorStatus] says.
+func archiveStatus(ctx context.Context, err error) int {
+	if errors.Is(err, zipstream.ErrTooManyEntries) || errors.Is(err, errArchiveTooDeep) {
+		if st := errorStatus(ctx, err); st == 0 {
+			return 0
+		}
+		return http.StatusForbidden
 	}
+	return errorStatus(ctx, err)
 }
 
 // compressibleType reports a text media type.

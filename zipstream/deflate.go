@@ -26,6 +26,12 @@ type DeflateOptions struct {
 // incomplete (no central directory) and must be sent as a broken
 // transfer.
 //
+// Bytes reach w as each entry is done, before the next file is opened
+// (archive/zip's buffer is flushed then), and within an entry as the
+// compressor produces them; a writer with a flush policy (media's
+// chunked path) can therefore send what is done while a slow entry is
+// read.
+//
 // Memory holds a little for every entry written (archive/zip keeps its
 // central directory until the end) plus the compressor's state.
 func WriteDeflate(ctx context.Context, w io.Writer, entries iter.Seq2[Entry, error], o Opener, opts DeflateOptions) error {
@@ -65,6 +71,12 @@ func WriteDeflate(ctx context.Context, w io.Writer, entries iter.Seq2[Entry, err
 		}
 		if e.Dir || e.Size == 0 {
 			continue
+		}
+		// What archive/zip buffers (the previous entry's end, this
+		// entry's header) goes to w before the entry is opened and read,
+		// which may wait: w decides when to send it.
+		if err := zw.Flush(); err != nil {
+			return err
 		}
 		if err := deflateEntry(ctx, fw, e, o, *bp); err != nil {
 			return err
