@@ -61,6 +61,8 @@ func TestConfigErrors(t *testing.T) {
 		{"ui prefix", "mounts:\n  - {prefix: /ui, backend: local, root: ., auth: public}\n", []string{"test.yaml:2", "mounts[0].prefix", "/ui/ is reserved", "web UI"}},
 		{"under ui", "mounts:\n  - {prefix: /ui/videos/, backend: local, root: ., auth: public}\n", []string{"mounts[0].prefix", "/ui/ is reserved"}},
 		{"archive entries zero", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, archive_max_entries: 0}\n", []string{"mounts[0].archive_max_entries", "200000", "archives: false"}},
+		{"archive concurrency zero", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, archive_concurrency: 0}\n", []string{"mounts[0].archive_concurrency", "archives: false"}},
+		{"archive concurrency negative", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, archive_concurrency: -1}\n", []string{"mounts[0].archive_concurrency", "negative"}},
 		{"archive entries negative", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, archive_max_entries: -1}\n", []string{"mounts[0].archive_max_entries", "negative"}},
 		{"archives", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, archives: maybe}\n", []string{"maybe"}},
 		{"dup prefix", "mounts:\n  - {prefix: /a, backend: local, root: ., auth: public}\n  - {prefix: /a/, backend: local, root: ., auth: public}\n", []string{"mounts[1].prefix", "mounts[0]"}},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -185,6 +186,27 @@ func TestSignCLI(t *testing.T) {
 		code := run([]string{"sign", "-config", f, "-base", "http://x", c.path}, &out, &errb)
 		if code != c.code || !strings.Contains(out.String()+errb.String(), c.want) {
 			t.Errorf("sign %s: exit %d, %q %q; want exit %d with %q", c.path, code, out.String(), errb.String(), c.code, c.want)
+		}
+	}
+}
+
+// TestMountIndexShadowed: each mount's shadowed keys are the other
+// mounts' prefixes strictly under its own (and api, ui under /), relative
+// to it; the archives of the outer mounts leave them out.
+func TestMountIndexShadowed(t *testing.T) {
+	prefixes := []string{"/", "/media/", "/media/private/", "/media/private/x/", "/mediaX/", "/all/pub/"}
+	ix := newMountIndex(prefixes)
+	want := [][]string{
+		{"all/pub", "api", "media", "media/private", "media/private/x", "mediaX", "ui"},
+		{"private", "private/x"},
+		{"x"},
+		nil,
+		nil,
+		nil,
+	}
+	for i, p := range prefixes {
+		if got := ix.shadowed(i); !slices.Equal(got, want[i]) {
+			t.Errorf("shadowed(%s) = %q, want %q", p, got, want[i])
 		}
 	}
 }
