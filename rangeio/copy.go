@@ -38,6 +38,7 @@ var errNegative = errors.New("rangeio: CopyAt: negative offset or length")
 // files is the HTTP layer's job: it seeks the *os.File and copies an
 // io.LimitedReader over it, which net/http turns into sendfile.
 //
+// When src is a [RangeWriterTo], CopyAt lets it write the span itself.
 // When src is a [RangeReader], CopyAt asks it for the whole span at once
 // and copies the stream: for an object store that is one request per
 // response instead of one per buffer.
@@ -47,6 +48,9 @@ func CopyAt(w io.Writer, src io.ReaderAt, off, n int64) (int64, error) {
 	}
 	if n == 0 {
 		return 0, nil
+	}
+	if wt, ok := src.(RangeWriterTo); ok {
+		return wt.WriteRangeTo(w, off, n)
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
@@ -92,6 +96,16 @@ func CopyAt(w io.Writer, src io.ReaderAt, off, n int64) (int64, error) {
 		}
 	}
 	return written, nil
+}
+
+// RangeWriterTo is implemented by readers that hold their bytes in
+// memory: WriteRangeTo writes the n bytes at off to w itself, with one
+// Write and no copy buffer, and returns what [CopyAt] would. For a small
+// HTTP response net/http then sends the header and the first bytes of the
+// body in one write(2). storage/local's objects for small files implement
+// it.
+type RangeWriterTo interface {
+	WriteRangeTo(w io.Writer, off, n int64) (int64, error)
 }
 
 // RangeReader is implemented by readers for which one stream over a span

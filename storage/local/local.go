@@ -19,6 +19,10 @@ type Options struct {
 	// directory; a relative path is made absolute and symbolic links in it
 	// are resolved once, by [New].
 	Root string
+	// Cache keeps hot files open, and small ones in memory, between
+	// requests (see [CacheOptions]). The zero value is the default cache;
+	// Cache.Files = [NoCache] turns it off.
+	Cache CacheOptions
 	// FollowSymlinks lets symbolic links beneath Root point anywhere,
 	// including outside Root. The default (false) serves a link only when
 	// its target, resolved step by step, stays beneath Root and the link
@@ -43,6 +47,7 @@ type Backend struct {
 	fast   fastDir  // root opened for the fast path of Open, or -1
 	follow bool
 	hidden bool
+	files  *fileCache // nil when off or without the fast path
 }
 
 // Interface guards.
@@ -81,7 +86,11 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: root %q: cannot open the directory: %w", resolved, err)
 	}
-	return &Backend{root: resolved, fsroot: r, fast: openFastDir(resolved), follow: opts.FollowSymlinks, hidden: opts.AllowHidden}, nil
+	b := &Backend{root: resolved, fsroot: r, fast: openFastDir(resolved), follow: opts.FollowSymlinks, hidden: opts.AllowHidden}
+	if b.fast >= 0 {
+		b.files = newFileCache(opts.Cache)
+	}
+	return b, nil
 }
 
 func describeMode(m fs.FileMode) string {
@@ -101,22 +110,38 @@ func describeMode(m fs.FileMode) string {
 	}
 }
 
+// CacheStats returns the counters of the open-file cache (zero when it
+// is off).
+func (b *Backend) CacheStats() CacheStats {
+	if b.files == nil {
+		return CacheStats{}
+	}
+	return b.files.stats()
+}
+
 // Root returns the absolute, symlink-resolved path of the root directory.
 func (b *Backend) Root() string { return b.root }
 
 // Close releases the handle on the root directory. Objects already opened
 // stay usable; later calls fail.
 func (b *Backend) Close() error {
+	if b.files != nil {
+		b.files.close()
+	}
 	b.fast.close()
 	b.fast = -1
 	return b.fsroot.Close()
 }
 
 // Open returns the regular file stored under key, opened for reading. The
-// returned object implements [storage.Filer]; its Info comes from fstat(2)
-// of the opened descriptor, so it describes exactly the bytes ReadAt
-// returns even if the file is replaced later. ctx is checked before the
-// file is opened and at every ReadAt.
+// returned object implements [storage.Filer], unless its bytes are served
+// from the open-file cache's memory (then it implements
+// rangeio.RangeWriterTo); its Info comes from fstat(2) of the opened
+// descriptor, so it describes exactly the bytes ReadAt returns even if
+// the file is replaced later. A cached file may be served as the version
+// cached for up to [CacheOptions].Valid after it was replaced (never the
+// new bytes under the old ETag). ctx is checked before the file is opened
+// and at every ReadAt.
 //
 // A directory yields an error matching [storage.ErrIsDir]; a device, FIFO
 // or socket one matching [storage.ErrNotExist], without blocking: the
@@ -129,7 +154,14 @@ func (b *Backend) Open(ctx context.Context, key string) (storage.Object, error) 
 	if err := b.check(key); err != nil {
 		return nil, err
 	}
-	if f, info, ok := b.fast.open(b.root, key, b.follow); ok {
+	if b.files != nil {
+		if o := b.files.get(ctx, b.fast, key); o != nil {
+			return o, nil
+		}
+		if f, id, ok := b.fast.openID(b.root, key, b.follow); ok {
+			return b.files.adopt(ctx, key, f, id), nil
+		}
+	} else if f, info, ok := b.fast.open(b.root, key, b.follow); ok {
 		return &object{ctx: ctx, f: f, info: info}, nil
 	}
 	// Refuse non-regular files before opening them: opening a device can
