@@ -115,7 +115,7 @@ func (d fastDir) openID(root, key string, follow bool) (f *os.File, id fileID, o
 // names, or ok false for anything but a regular file. It opens nothing.
 func (d fastDir) statID(key string) (id fileID, ok bool) {
 	var st unix.Stat_t
-	if d < 0 || unix.Fstatat(int(d), key, &st, unix.AT_NO_AUTOMOUNT) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if d < 0 || fstatat(int(d), key, &st, unix.AT_NO_AUTOMOUNT) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fileID{}, false
 	}
 	return idOf(&st), true
