@@ -11,8 +11,12 @@ import (
 
 // Defaults applied by [NewCache] to zero or negative fields of [CacheConfig].
 const (
-	// DefaultBlockSize is the block size used when CacheConfig.BlockSize <= 0.
-	DefaultBlockSize = 1 << 20
+	// DefaultBlockSize is the block size used when CacheConfig.BlockSize <= 0:
+	// what a player's small random read needs (a 64 KiB range at any offset
+	// touches two blocks, so a miss fetches at most twice the bytes asked
+	// for). Long reads do not pay for the small size: contiguous missing
+	// blocks are fetched with one request (see [Cache.Wrap]).
+	DefaultBlockSize = 64 << 10
 	// DefaultCacheBytes is the memory cap used when CacheConfig.MaxBytes <= 0.
 	DefaultCacheBytes = 256 << 20
 	// DefaultReadAhead is the read-ahead depth used when CacheConfig.ReadAhead == 0.
@@ -40,8 +44,9 @@ var errBackendPanic = errors.New("rangeio: backend ReadAt panicked during a shar
 // CacheConfig configures a [Cache]. The zero value is usable: every field
 // has a default.
 type CacheConfig struct {
-	// BlockSize is the size in bytes of the aligned blocks the cache reads
-	// from backends and keeps in memory. Default 1 MiB (when <= 0).
+	// BlockSize is the size in bytes of the aligned blocks the cache keeps
+	// in memory, and the unit of its backend reads. Default 64 KiB (when
+	// <= 0).
 	BlockSize int64
 	// MaxBytes caps the bytes of resident blocks across all objects.
 	// Default 256 MiB (when <= 0). If MaxBytes < BlockSize, no block is
@@ -317,11 +322,14 @@ func (w *cachedReader) copyOut(p []byte, off, end int64, b *block) {
 }
 
 // readSpan serves [off, end), which spans blocks first..last: resident
-// blocks are copied at once, missing ones fetched at most fetchParallel at
-// a time. On error it returns the bytes before the first failed block.
+// blocks are copied at once; missing ones that no other reader is fetching
+// are fetched by this call, one backend request per contiguous run when
+// the backend is a [RangeReader] (else one ReadAt per block, at most
+// fetchParallel at a time); blocks in flight elsewhere are waited for. On
+// error it returns the bytes before the first failed block.
 func (w *cachedReader) readSpan(p []byte, off, end, first, last int64) (int, error) {
-	var missBuf [8]int64
-	missing := missBuf[:0]
+	var missBuf [16]int64
+	missing := missBuf[:0] // ascending
 	for idx := first; idx <= last; idx++ {
 		if b := w.c.lookup(w.id, idx); b != nil {
 			w.copyOut(p, off, end, b)
@@ -329,45 +337,171 @@ func (w *cachedReader) readSpan(p []byte, off, end, first, last int64) (int, err
 			missing = append(missing, idx)
 		}
 	}
-	failed, err := int64(-1), error(nil)
-	switch len(missing) {
-	case 0:
-	case 1:
-		b, e := w.c.get(w, missing[0])
-		if e != nil {
-			failed, err = missing[0], e
-		} else {
-			w.copyOut(p, off, end, b)
-		}
-	default:
-		var (
-			wg   sync.WaitGroup
-			emu  sync.Mutex
-			sema = make(chan struct{}, fetchParallel)
-		)
-		for _, idx := range missing {
-			sema <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sema; wg.Done() }()
-				b, e := w.c.get(w, idx)
-				if e != nil {
-					emu.Lock()
-					if failed < 0 || idx < failed {
-						failed, err = idx, e
-					}
-					emu.Unlock()
-					return
-				}
-				w.copyOut(p, off, end, b)
-			}()
-		}
-		wg.Wait()
+	if len(missing) == 0 {
+		return int(end - off), nil
 	}
-	if err != nil {
-		return int(max(failed*w.c.bs, off) - off), err
+	var (
+		emu    sync.Mutex
+		failed = int64(-1)
+		ferr   error
+	)
+	fail := func(idx int64, e error) {
+		emu.Lock()
+		if failed < 0 || idx < failed {
+			failed, ferr = idx, e
+		}
+		emu.Unlock()
+	}
+	claims, others := w.c.claim(w, missing, true)
+	w.c.fill(w, claims, func(idx int64, b *block, e error) {
+		if e != nil {
+			fail(idx, e)
+			return
+		}
+		w.copyOut(p, off, end, b)
+	})
+	for _, idx := range others {
+		b, e := w.c.get(w, idx)
+		if e != nil {
+			fail(idx, e)
+			continue
+		}
+		w.copyOut(p, off, end, b)
+	}
+	if ferr != nil {
+		return int(max(failed*w.c.bs, off) - off), ferr
 	}
 	return int(end - off), nil
+}
+
+// claimed is a block whose fetch the caller leads.
+type claimed struct {
+	k blockKey
+	f *flight
+}
+
+// claim registers flights, led by w, for the blocks of idxs (ascending)
+// that are neither resident nor being fetched, and returns them; the
+// others are returned apart, to be waited for with get. With miss, each
+// block counts as a cache miss (a ReadAt's lookups); without, as nothing
+// (read-ahead). The caller must pass the claims to fill.
+func (c *Cache) claim(w *cachedReader, idxs []int64, miss bool) (claims []claimed, others []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, idx := range idxs {
+		k := blockKey{w.id, idx}
+		if c.blocks[k] != nil || c.flights[k] != nil {
+			others = append(others, idx) // get counts these
+			continue
+		}
+		if miss {
+			c.misses++
+		}
+		f := &flight{done: make(chan struct{}), owner: w}
+		c.flights[k] = f
+		claims = append(claims, claimed{k, f})
+	}
+	return claims, others
+}
+
+// fill fetches the claimed blocks of w's object, completes their flights
+// (inserting the blocks) and calls deliver for each, in order within a
+// run, with the block referenced for deliver (which releases it) or the
+// error. A contiguous run of claims is one backend request when w's
+// backend is a [RangeReader] and the run has more than one block;
+// otherwise each block is one ReadAt, at most fetchParallel at a time.
+// Every flight is completed, also if the backend panics. deliver may be
+// called from several goroutines at once.
+func (c *Cache) fill(w *cachedReader, claims []claimed, deliver func(idx int64, b *block, err error)) {
+	rr, ranged := w.r.(RangeReader)
+	var single []claimed
+	for len(claims) > 0 {
+		n := 1
+		for n < len(claims) && claims[n].k.idx == claims[n-1].k.idx+1 {
+			n++
+		}
+		if ranged && n > 1 {
+			c.fillRun(w, rr, claims[:n], deliver)
+		} else {
+			single = append(single, claims[:n]...)
+		}
+		claims = claims[n:]
+	}
+	if len(single) == 1 {
+		b, err := c.lead(w, single[0].k, single[0].f)
+		deliver(single[0].k.idx, b, err)
+		return
+	}
+	var wg sync.WaitGroup
+	sema := make(chan struct{}, fetchParallel)
+	for _, cl := range single {
+		sema <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sema; wg.Done() }()
+			b, err := c.lead(w, cl.k, cl.f)
+			deliver(cl.k.idx, b, err)
+		}()
+	}
+	wg.Wait()
+}
+
+// fillRun fetches a contiguous run of claimed blocks with one ReadRange
+// request, completing each block's flight as soon as its bytes are in.
+// The first failure fails the rest of the run.
+func (c *Cache) fillRun(w *cachedReader, rr RangeReader, run []claimed, deliver func(idx int64, b *block, err error)) {
+	done := 0
+	defer func() {
+		if done < len(run) {
+			// A panic in the backend: complete the rest, then let it go on.
+			for _, cl := range run[done:] {
+				c.complete(cl.k, cl.f, nil, errBackendPanic)
+			}
+		}
+	}()
+	first := run[0].k.idx
+	off := first * c.bs
+	n := min(int64(len(run))*c.bs, w.size-off)
+	c.backendReads.Add(1)
+	body, err := rr.ReadRange(off, n)
+	if err == nil {
+		defer body.Close()
+	}
+	for _, cl := range run {
+		if err != nil {
+			c.complete(cl.k, cl.f, nil, err)
+			done++
+			deliver(cl.k.idx, nil, err)
+			continue
+		}
+		var b *block
+		b, err = c.readBlock(w, body, cl.k.idx)
+		c.complete(cl.k, cl.f, b, err)
+		done++
+		deliver(cl.k.idx, b, err)
+	}
+	if err != nil {
+		c.backendErrors.Add(1)
+	}
+}
+
+// readBlock reads block idx of w's object from body, a stream positioned
+// at the block's first byte.
+func (c *Cache) readBlock(w *cachedReader, body io.Reader, idx int64) (*block, error) {
+	off := idx * c.bs
+	want := min(c.bs, w.size-off)
+	b := c.newBlock(want)
+	b.key = blockKey{w.id, idx}
+	n, err := io.ReadFull(body, b.data)
+	c.backendBytes.Add(uint64(max(n, 0)))
+	if int64(n) == want {
+		return b, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	c.freeBlock(b)
+	return nil, fmt.Errorf("rangeio: reading block at offset %d (%d bytes) from the backend: %w", off, want, err)
 }
 
 // readAhead extends the wrapper's read-ahead window to the ReadAhead
@@ -399,13 +533,16 @@ func (w *cachedReader) readAhead(cur int64) {
 }
 
 // prefetchLoop fetches the blocks of the read-ahead window until it is
-// empty, the wrapper is closed or a fetch fails.
+// empty, the wrapper is closed or a fetch fails. The missing blocks of the
+// window are claimed together, so that a [RangeReader] backend fetches
+// them with one request.
 func (w *cachedReader) prefetchLoop() {
 	c := w.c
 	defer func() {
 		<-c.prefetchSem
 		c.prefetchWG.Done()
 	}()
+	var idxBuf [16]int64
 	for {
 		w.mu.Lock()
 		if w.next > w.want || w.closed.Load() {
@@ -413,10 +550,40 @@ func (w *cachedReader) prefetchLoop() {
 			w.mu.Unlock()
 			return
 		}
-		idx := w.next
-		w.next++
+		if _, ranged := w.r.(RangeReader); !ranged {
+			// One block at a time: MaxPrefetch bounds the backend reads
+			// that read-ahead makes at once.
+			idx := w.next
+			w.next++
+			w.mu.Unlock()
+			if err := c.prefetch(w, idx); err != nil {
+				w.mu.Lock()
+				w.next = max(w.next, w.want+1)
+				w.running = false
+				w.mu.Unlock()
+				return
+			}
+			continue
+		}
+		idxs := idxBuf[:0]
+		for idx := w.next; idx <= w.want; idx++ {
+			idxs = append(idxs, idx)
+		}
+		w.next = w.want + 1
 		w.mu.Unlock()
-		if err := c.prefetch(w, idx); err != nil {
+		claims, _ := c.claim(w, idxs, false)
+		var failed atomic.Bool
+		c.fill(w, claims, func(idx int64, b *block, err error) {
+			c.readAheads.Add(1)
+			if err != nil {
+				if !failed.Swap(true) {
+					c.readAheadErrors.Add(1)
+				}
+				return
+			}
+			c.release(b)
+		})
+		if failed.Load() {
 			// The request is probably gone (cancelled context, closed
 			// object): give up the rest of the window.
 			w.mu.Lock()

@@ -145,6 +145,14 @@ func CopyStream(w io.Writer, r io.Reader, n int64) (int64, error) {
 }
 
 func copyStream(w io.Writer, r io.Reader, n int64, buf []byte) (int64, error) {
+	if sr, ok := r.(*spanStream); ok {
+		// The cache's blocks go to w as they are: no copy into buf.
+		written, err := sr.writeTo(w, n)
+		if err == nil && written < n {
+			err = io.ErrUnexpectedEOF
+		}
+		return written, err
+	}
 	// Hide w's ReadFrom and r's WriteTo so that the pooled buffer is used.
 	written, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{io.LimitReader(r, n)}, buf)
 	if err == nil && written < n {
