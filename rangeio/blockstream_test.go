@@ -32,7 +32,9 @@ func newRanged(data []byte) *rangedObject {
 	return &rangedObject{bcObject: &bcObject{data: data}}
 }
 
-func (o *rangedObject) at(ctx context.Context) io.ReaderAt { return rangedReader{bcReader{o.bcObject, ctx}, o} }
+func (o *rangedObject) at(ctx context.Context) io.ReaderAt {
+	return rangedReader{bcReader{o.bcObject, ctx}, o}
+}
 
 type rangedReader struct {
 	bcReader
