@@ -60,6 +60,12 @@ type CacheConfig struct {
 	// the whole cache; a sequential read that finds them all busy skips its
 	// read-ahead. Default 8 (when <= 0).
 	MaxPrefetch int
+	// Disk, when not nil, is a local-disk tier under the memory (see
+	// [DiskCache]): a block missing from memory is looked for there before
+	// the backend is asked, and the segments readers fetch whole are
+	// written there. The caller opens it with [OpenDisk] and closes it
+	// after the cache's last use. Default nil: memory only.
+	Disk *DiskCache
 }
 
 // CacheStats is a snapshot of a [Cache]'s counters, for metrics. Counters
@@ -126,6 +132,9 @@ type Cache struct {
 
 	pool       sync.Pool      // *block with a BlockSize buffer
 	prefetchWG sync.WaitGroup // running read-aheads, for tests
+
+	disk *DiskCache // nil: memory only
+	segK int64      // blocks per disk segment
 }
 
 // blockKey identifies one block of one version of one object.
@@ -181,6 +190,9 @@ func NewCache(cfg CacheConfig) *Cache {
 		flights:     make(map[blockKey]*flight),
 	}
 	c.lru.next, c.lru.prev = &c.lru, &c.lru
+	if cfg.Disk != nil {
+		c.disk, c.segK = cfg.Disk, cfg.Disk.segBlocks(c.bs)
+	}
 	return c
 }
 
@@ -239,16 +251,20 @@ func (c *Cache) Wrap(id string, size int64, r io.ReaderAt) io.ReaderAt {
 	}
 	w := &cachedReader{c: c, id: id, size: size, r: r}
 	w.lastEnd.Store(-1)
+	if c.disk != nil {
+		w.diskName = objectName(id)
+	}
 	return w
 }
 
 // cachedReader is the io.ReaderAt returned by Wrap.
 type cachedReader struct {
-	c      *Cache
-	id     string
-	size   int64
-	r      io.ReaderAt
-	closed atomic.Bool
+	c        *Cache
+	id       string
+	diskName string // objectName(id) when the cache has a disk tier
+	size     int64
+	r        io.ReaderAt
+	closed   atomic.Bool
 
 	// lastEnd is where the previous ReadAt ended, -1 before the first.
 	lastEnd atomic.Int64
@@ -340,6 +356,18 @@ func (w *cachedReader) readSpan(p []byte, off, end, first, last int64) (int, err
 	if len(missing) == 0 {
 		return int(end - off), nil
 	}
+	if c := w.c; c.disk != nil {
+		c.warmFromDisk(w, missing[0], missing[len(missing)-1])
+		kept := missing[:0]
+		for _, idx := range missing {
+			if b := c.lookup(w.id, idx); b != nil {
+				w.copyOut(p, off, end, b)
+			} else {
+				kept = append(kept, idx)
+			}
+		}
+		missing = kept
+	}
 	var (
 		emu    sync.Mutex
 		failed = int64(-1)
@@ -413,6 +441,17 @@ func (c *Cache) claim(w *cachedReader, idxs []int64, miss bool) (claims []claime
 // Every flight is completed, also if the backend panics. deliver may be
 // called from several goroutines at once.
 func (c *Cache) fill(w *cachedReader, claims []claimed, deliver func(idx int64, b *block, err error)) {
+	if c.disk != nil {
+		kept := claims[:0]
+		for _, cl := range claims {
+			if b := c.fromDisk(w, cl); b != nil {
+				deliver(cl.k.idx, b, nil)
+			} else {
+				kept = append(kept, cl)
+			}
+		}
+		claims = kept
+	}
 	rr, ranged := w.r.(RangeReader)
 	var single []claimed
 	for len(claims) > 0 {
@@ -478,6 +517,9 @@ func (c *Cache) fillRun(w *cachedReader, rr RangeReader, run []claimed, deliver 
 		b, err = c.readBlock(w, body, cl.k.idx)
 		c.complete(cl.k, cl.f, b, err)
 		done++
+		if err == nil {
+			c.fetched(w, cl.k.idx)
+		}
 		deliver(cl.k.idx, b, err)
 	}
 	if err != nil {
@@ -683,10 +725,144 @@ func (c *Cache) lead(w *cachedReader, k blockKey, f *flight) (b *block, err erro
 			c.complete(k, f, nil, errBackendPanic)
 		}
 	}()
+	if b = c.fromDisk(w, claimed{k, f}); b != nil {
+		done = true
+		return b, nil
+	}
 	b, err = c.fetch(w, k.idx)
 	c.complete(k, f, b, err)
 	done = true
+	if err == nil {
+		c.fetched(w, k.idx)
+	}
 	return b, err
+}
+
+// fromDisk completes the claimed block from the disk tier, if it has the
+// block's segment, and returns it referenced for the caller; the other
+// blocks of the segment that are neither resident nor being fetched are
+// inserted too (a sequential reader finds them next). It returns nil when
+// the disk has nothing (or no disk tier).
+func (c *Cache) fromDisk(w *cachedReader, cl claimed) *block {
+	if c.disk == nil {
+		return nil
+	}
+	idx := cl.k.idx
+	var mine *block
+	c.disk.load(c, w, idx/c.segK, func(j int64) bool {
+		return j == idx || c.absent(w.id, j)
+	}, func(j int64, b *block) {
+		if j == idx {
+			mine = b
+		} else {
+			c.insertIfAbsent(b)
+		}
+	})
+	if mine == nil {
+		return nil
+	}
+	c.complete(cl.k, cl.f, mine, nil)
+	return mine
+}
+
+// warmFromDisk loads, for the missing blocks among [from, to] of w's
+// object, the disk segments that hold them: every block of those segments
+// that is neither resident nor being fetched becomes resident. Callers
+// run it before claiming blocks, so that one file read serves a whole
+// segment.
+func (c *Cache) warmFromDisk(w *cachedReader, from, to int64) {
+	if c.disk == nil {
+		return
+	}
+	for seg := from / c.segK; seg <= to/c.segK; seg++ {
+		if !c.disk.has(w.diskName, seg) {
+			continue
+		}
+		lo, hi := max(from, seg*c.segK), min(to, (seg+1)*c.segK-1)
+		if !c.anyAbsent(w.id, lo, hi) {
+			continue
+		}
+		c.disk.load(c, w, seg, func(j int64) bool { return c.absent(w.id, j) }, func(_ int64, b *block) { c.insertIfAbsent(b) })
+	}
+}
+
+// fetched notes that block idx of w's object came from the backend: when
+// it ends its disk segment, the segment is written to the disk tier if all
+// its blocks are resident.
+func (c *Cache) fetched(w *cachedReader, idx int64) {
+	if c.disk == nil {
+		return
+	}
+	last := (w.size - 1) / c.bs
+	if (idx+1)%c.segK != 0 && idx != last {
+		return
+	}
+	seg := idx / c.segK
+	if c.disk.has(w.diskName, seg) {
+		return
+	}
+	first := seg * c.segK
+	blocks := make([]*block, 0, idx-first+1)
+	c.mu.Lock()
+	for j := first; j <= idx; j++ {
+		b := c.blocks[blockKey{w.id, j}]
+		if b == nil {
+			c.mu.Unlock()
+			for _, b := range blocks {
+				c.release(b)
+			}
+			return
+		}
+		b.refs.Add(1)
+		blocks = append(blocks, b)
+	}
+	c.mu.Unlock()
+	c.disk.enqueue(c, w, seg, blocks)
+}
+
+// anyAbsent reports whether a block in [from, to] of object id is neither
+// resident nor being fetched.
+func (c *Cache) anyAbsent(id string, from, to int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for idx := from; idx <= to; idx++ {
+		k := blockKey{id, idx}
+		if c.blocks[k] == nil && c.flights[k] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// absent reports whether block idx of object id is neither resident nor
+// being fetched.
+func (c *Cache) absent(id string, idx int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := blockKey{id, idx}
+	return c.blocks[k] == nil && c.flights[k] == nil
+}
+
+// insertIfAbsent makes b, a block from the pool that nobody references,
+// resident unless its key is resident or being fetched already (then b is
+// recycled).
+func (c *Cache) insertIfAbsent(b *block) {
+	c.mu.Lock()
+	size := int64(len(b.data))
+	if c.blocks[b.key] != nil || c.flights[b.key] != nil || size > c.max {
+		c.mu.Unlock()
+		c.freeBlock(b)
+		return
+	}
+	for c.bytes+size > c.max {
+		c.evict(c.lru.prev)
+	}
+	c.blocks[b.key] = b
+	c.pushFront(b)
+	c.bytes += size
+	c.nblocks++
+	b.refs.Store(1)
+	c.mu.Unlock()
 }
 
 // fetch reads block idx of w's object from w's backend reader.

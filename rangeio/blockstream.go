@@ -266,6 +266,7 @@ func (s *spanStream) grant(n int) {
 func (s *spanStream) loadAll(first, last int64) {
 	c, w := s.w.c, s.w
 	s.pending = make([]fetched, last-first+1)
+	c.warmFromDisk(w, first, last)
 	var missBuf [16]int64
 	missing := missBuf[:0]
 	for idx := first; idx <= last; idx++ {
@@ -337,6 +338,7 @@ func (s *spanStream) fetch(first, last int64) {
 		for j := idx; j < idx+m; j++ {
 			idxs = append(idxs, j)
 		}
+		c.warmFromDisk(w, idx, idx+m-1)
 		pend, _ = c.claim(w, idxs, false)
 		for j := idx; j < idx+m; j++ {
 			f := fetched{idx: j}
@@ -395,6 +397,9 @@ func (s *spanStream) fetchClaimed(cl claimed, last int64) (*block, error) {
 	if !ranged {
 		return c.lead(w, cl.k, cl.f)
 	}
+	if b := c.fromDisk(w, cl); b != nil {
+		return b, nil
+	}
 	var b *block
 	var err error
 	for attempt := 0; ; attempt++ {
@@ -418,6 +423,7 @@ func (s *spanStream) fetchClaimed(cl claimed, last int64) (*block, error) {
 		}
 		b, err = c.readBlock(w, s.body, idx)
 		if err == nil {
+			defer c.fetched(w, idx)
 			s.at.idx++
 			if s.at.idx >= s.at.end {
 				s.setBody(nil)
@@ -468,8 +474,17 @@ func (s *spanStream) setBody(b io.ReadCloser) bool {
 }
 
 // missingRun returns the first block in [from, limit) of w's object that
-// is resident or being fetched by another reader than w, or limit.
+// is resident, being fetched by another reader than w, or in a segment the
+// disk tier has, or limit.
 func (c *Cache) missingRun(w *cachedReader, from, limit int64) int64 {
+	if c.disk != nil {
+		for idx := from; idx < limit; idx = (idx/c.segK + 1) * c.segK {
+			if c.disk.has(w.diskName, idx/c.segK) {
+				limit = idx
+				break
+			}
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for idx := from; idx < limit; idx++ {
