@@ -4,8 +4,8 @@
 // playback seeking after its link expired, bearer tokens (stored as
 // SHA-256 hashes), the per-mount [Policy], the [Guard] that applies them
 // before storage is touched, and the admin [LinksHandler] that issues
-// links. It imports only the standard library; cmd/rangeserve wires it
-// from config.
+// links. It imports only the standard library and storage (the key syntax
+// and the path escaper); cmd/rangeserve wires it from config.
 //
 // # Signed links
 //
@@ -35,9 +35,30 @@
 // request renews it to now + Grace, never beyond the link's exp +
 // MaxGrace. A request with the genuine but expired link and a valid cookie
 // for the same key passes; a new client with only the expired link gets
-// 403 "link expired". The cookie never authorizes another key or another
+// 403 "link expired". [SignerOptions] holds the defaults (Skew 30s, Grace
+// 2h, MaxGrace 12h); zero means the default and [Off] turns an option
+// off.
+//
+// # Grants
+//
+// [Guard.Authorize] returns, and [Guard.Protect] (the form a server puts
+// in front of each mount; [Guard.Middleware] is the same for http.Handler
+// chains) attaches to the request's context, the [Grant] of the link that
+// admitted a request: until when it can still admit this client, and
+// whether it is bound to one IP. Whatever the request hands to someone
+// else, such as a presigned URL, must not outlive it. The cookie never authorizes another key or another
 // link's playback, nor a request without the link. Being SameSite=Lax, it
 // only helps same-site players (cross-site embeds get no grace).
+//
+// # Admin tokens
+//
+// [Guard.RequireAdmin] admits tokens with [Token.Admin]. The
+// [LinksHandler] behind it signs a link only when the token's
+// [Token.Links] cover the mount and the key (or, for a folder link, the
+// mount and the whole scope) on segment boundaries, only for mounts whose
+// policy accepts links, and for at most the token's [Token.MaxLinkTTL]
+// ([DefaultMaxLinkTTL], 7 days, by default). Links are separate from
+// [Token.Mounts]: reading and handing out are granted apart.
 //
 // # Security caveats
 //

@@ -102,20 +102,23 @@ var (
 // cookie on w, so call it before writing anything else.
 //
 // Signed links authorize GET and HEAD only. A request carrying both a
-// link and a token passes if either is good.
-func (g *Guard) Authorize(w http.ResponseWriter, r *http.Request, p Policy, mount, key string) bool {
+// link and a token passes if either is good (the link is tried first).
+//
+// The [Grant] it returns bounds what the request may hand on: the zero
+// Grant when no link admitted it.
+func (g *Guard) Authorize(w http.ResponseWriter, r *http.Request, p Policy, mount, key string) (Grant, bool) {
 	if !p.valid() {
 		g.refuse(w, r, http.StatusForbidden, bodyForbidden, "", slog.LevelError, errBadPolicy, p.String(), mount, key)
-		return false
+		return Grant{}, false
 	}
 	if p == PolicyPublic {
-		return true
+		return Grant{}, true
 	}
 	linkErr, tokErr := error(ErrMissing), error(ErrNoToken)
 	tokName := ""
 	if p.allowsLinks() {
-		if g.linkOK(w, r, mount, key, &linkErr) {
-			return true
+		if gr, ok := g.linkOK(w, r, mount, key, &linkErr); ok {
+			return gr, true
 		}
 	}
 	if p.allowsTokens() {
@@ -124,7 +127,7 @@ func (g *Guard) Authorize(w http.ResponseWriter, r *http.Request, p Policy, moun
 		case err != nil:
 			tokErr = err
 		case g.tokens.allows(i, mount, key):
-			return true
+			return Grant{}, true
 		default:
 			tokErr, tokName = errTokenScope, g.tokens.list[i].Name
 		}
@@ -139,7 +142,7 @@ func (g *Guard) Authorize(w http.ResponseWriter, r *http.Request, p Policy, moun
 		default:
 			g.refuse(w, r, http.StatusForbidden, bodyTokenScope, realm+`, error="insufficient_scope"`, slog.LevelWarn, tokErr, p.String(), mount, key, slog.String("token", tokName))
 		}
-		return false
+		return Grant{}, false
 	}
 	switch {
 	case errors.Is(linkErr, ErrMissing) && p == PolicySignedOrToken:
@@ -155,29 +158,30 @@ func (g *Guard) Authorize(w http.ResponseWriter, r *http.Request, p Policy, moun
 	default:
 		g.refuse(w, r, http.StatusForbidden, bodyBadSignature, "", slog.LevelWarn, linkErr, p.String(), mount, key)
 	}
-	return false
+	return Grant{}, false
 }
 
 // linkOK checks the signed link of r, with the grace cookie as a fallback
 // for an expired one, and sets the grace cookie when it passes.
-func (g *Guard) linkOK(w http.ResponseWriter, r *http.Request, mount, key string, errp *error) bool {
+func (g *Guard) linkOK(w http.ResponseWriter, r *http.Request, mount, key string, errp *error) (Grant, bool) {
 	if g.signer == nil {
 		*errp = errNoSigner
-		return false
+		return Grant{}, false
 	}
 	l, err := g.signer.verify(r.URL.Query(), mount, key, g.clientIP(r))
+	viaCookie := err != nil
 	if err == nil || (errors.Is(err, ErrExpired) && g.signer.validGrace(r, l, mount, key)) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			*errp = errMethod
-			return false
+			return Grant{}, false
 		}
 		if c := g.signer.graceCookie(l, mount, key, r.URL.EscapedPath(), r.TLS != nil || g.secure); c != nil {
 			http.SetCookie(w, c)
 		}
-		return true
+		return g.signer.grant(l, viaCookie), true
 	}
 	*errp = err
-	return false
+	return Grant{}, false
 }
 
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, status int, body, challenge string, level slog.Level, reason error, policy string, mount, key string, extra ...slog.Attr) {
@@ -209,62 +213,89 @@ func writeText(w http.ResponseWriter, status int, body string) {
 	_, _ = w.Write([]byte(body))
 }
 
-// Middleware returns a handler that authorizes every request with
-// [Guard.Authorize] under policy for mount, with the key computed by
-// keyOf (typically storage.CleanKey of the path below the mount prefix),
-// before calling next. When keyOf reports false (an invalid key) it
-// answers 404 without looking at credentials: that reveals the key's
-// syntax is bad, nothing about storage. Before calling next it removes the
-// signed-link parameters from the request's query (see [StripParams]) so
-// nothing downstream logs, forwards or caches by them.
+// Protect returns a KeyHandler that authorizes every request for a key
+// with [Guard.Authorize] under policy for mount before calling next with
+// the same key. Before calling next it removes the signed-link parameters
+// from the request's query (see [StripParams]) so that nothing downstream
+// logs, forwards or caches by them, and, when a link (or its grace
+// cookie) admitted the request, attaches the link's [Grant] to the
+// request's context ([GrantFrom]). The caller cleans the key
+// (storage.CleanKey) and refuses what it cannot clean; Protect never sees
+// an invalid key.
 //
-// Middleware panics when policy is invalid, or needs a Signer or Tokens
-// the Guard does not have: that is a wiring mistake.
-func (g *Guard) Middleware(next http.Handler, policy Policy, mount string, keyOf func(*http.Request) (string, bool)) http.Handler {
+// Protect panics when policy is invalid, or needs a Signer or Tokens the
+// Guard does not have: that is a wiring mistake.
+func (g *Guard) Protect(next KeyHandler, policy Policy, mount string) KeyHandler {
 	switch {
 	case !policy.valid():
-		panic("auth: Middleware with invalid policy")
+		panic("auth: Protect with invalid policy")
 	case policy == PolicySigned && g.signer == nil:
-		panic("auth: Middleware for a signed mount without a Signer")
+		panic("auth: Protect for a signed mount without a Signer")
 	case policy == PolicyToken && g.tokens == nil:
-		panic("auth: Middleware for a token mount without Tokens")
+		panic("auth: Protect for a token mount without Tokens")
 	case policy == PolicySignedOrToken && (g.signer == nil || g.tokens == nil):
-		panic("auth: Middleware for a signed-or-token mount without a Signer and Tokens")
+		panic("auth: Protect for a signed-or-token mount without a Signer and Tokens")
 	}
+	return KeyHandlerFunc(func(w http.ResponseWriter, r *http.Request, key string) {
+		grant, ok := g.Authorize(w, r, policy, mount, key)
+		if !ok {
+			return
+		}
+		next.ServeKey(w, forward(r, grant), key)
+	})
+}
+
+// Middleware is [Guard.Protect] for http.Handler chains: keyOf computes
+// the key (typically storage.CleanKey of the path below the mount
+// prefix). When keyOf reports false (an invalid key) it answers 404
+// without looking at credentials: that reveals the key's syntax is bad,
+// nothing about storage. next receives the request as Protect passes it
+// on.
+//
+// Middleware panics where Protect does.
+func (g *Guard) Middleware(next http.Handler, policy Policy, mount string, keyOf func(*http.Request) (string, bool)) http.Handler {
+	p := g.Protect(KeyHandlerFunc(func(w http.ResponseWriter, r *http.Request, _ string) { next.ServeHTTP(w, r) }), policy, mount)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, ok := keyOf(r)
 		if !ok {
 			writeText(w, http.StatusNotFound, bodyNotFound)
 			return
 		}
-		if !g.Authorize(w, r, policy, mount, key) {
-			return
-		}
-		next.ServeHTTP(w, stripRequest(r))
+		p.ServeKey(w, r, key)
 	})
 }
 
-// stripRequest returns r, or a shallow copy of r whose query has no
-// signed-link parameters.
-func stripRequest(r *http.Request) *http.Request {
-	q := r.URL.Query()
+// forward returns r, or a shallow copy of r whose query has no signed-link
+// parameters and whose context carries grant when it is not zero.
+func forward(r *http.Request, grant Grant) *http.Request {
 	found := false
-	for name := range q {
-		if IsParam(name) {
-			found = true
-			break
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+		for name := range q {
+			if IsParam(name) {
+				found = true
+				break
+			}
 		}
 	}
-	if !found {
+	if !found && grant.IsZero() {
 		return r
 	}
-	StripParams(q)
-	r2 := new(http.Request)
-	*r2 = *r
-	r2.URL = new(url.URL)
-	*r2.URL = *r.URL
-	r2.URL.RawQuery = q.Encode()
-	r2.RequestURI = r2.URL.RequestURI()
+	var r2 *http.Request
+	if grant.IsZero() {
+		r2 = new(http.Request)
+		*r2 = *r
+	} else {
+		r2 = r.WithContext(context.WithValue(r.Context(), grantKey{}, grant))
+	}
+	if found {
+		StripParams(q)
+		r2.URL = new(url.URL)
+		*r2.URL = *r.URL
+		r2.URL.RawQuery = q.Encode()
+		r2.RequestURI = r2.URL.RequestURI()
+	}
 	return r2
 }
 
@@ -283,9 +314,7 @@ func (g *Guard) RequireAdmin(next http.Handler) http.Handler {
 		case !g.tokens.list[i].Admin:
 			g.refuse(w, r, http.StatusForbidden, bodyNotAdmin, realm+`, error="insufficient_scope"`, slog.LevelWarn, errTokenNotAdm, "admin", "", "", slog.String("token", g.tokens.list[i].Name))
 		default:
-			tok := g.tokens.list[i]
-			tok.Mounts = append([]string(nil), tok.Mounts...)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenCtxKey{}, tok)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenCtxKey{}, adminCtx{g.tokens, i})))
 		}
 	})
 }

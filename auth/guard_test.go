@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -29,6 +30,7 @@ const (
 	tokOther = "tok-other-0123456789"
 	tokAdmin = "tok-admin-0123456789"
 	tokAll   = "tok-all-0123456789"
+	tokLinks = "tok-links-0123456789"
 )
 
 func testTokens(t testing.TB) *Tokens {
@@ -37,7 +39,8 @@ func testTokens(t testing.TB) *Tokens {
 		{Name: "media", SHA256: hashHex(tokMedia), Mounts: []string{"/m/"}},
 		{Name: "sub", SHA256: strings.ToUpper(hashHex(tokSub)), Mounts: []string{"/m/sub/"}},
 		{Name: "other", SHA256: hashHex(tokOther), Mounts: []string{"/other/"}},
-		{Name: "admin", SHA256: hashHex(tokAdmin), Admin: true},
+		{Name: "admin", SHA256: hashHex(tokAdmin), Admin: true, Links: []string{"/"}},
+		{Name: "links", SHA256: hashHex(tokLinks), Admin: true, Links: []string{"/m/sub/", "/e/dir/a/", "/t/"}, MaxLinkTTL: 2 * time.Hour},
 		{Name: "all", SHA256: hashHex(tokAll), Mounts: []string{"/"}},
 	})
 	if err != nil {
@@ -399,7 +402,7 @@ func TestGraceCookieSecureAndOff(t *testing.T) {
 		t.Errorf("maxGrace = %v, want %v", e.signer.maxGrace, DefaultMaxGrace)
 	}
 
-	off := newEnv(t, SignerOptions{})
+	off := newEnv(t, SignerOptions{Grace: Off})
 	link = off.link("exists.mp4", time.Minute, LinkOptions{})
 	w = serve(off.handler(PolicySigned), link)
 	if w.Code != 200 || graceOf(w) != nil {
@@ -488,6 +491,7 @@ func TestRequireAdmin(t *testing.T) {
 
 func TestNewTokensValidation(t *testing.T) {
 	good := hashHex("x")
+	all := []string{"/"}
 	tests := []struct {
 		name string
 		toks []Token
@@ -495,20 +499,44 @@ func TestNewTokensValidation(t *testing.T) {
 	}{
 		{"empty", nil, true},
 		{"ok", []Token{{Name: "a", SHA256: good, Mounts: []string{"/m/", "/m/sub", "/"}}}, true},
-		{"no name", []Token{{SHA256: good}}, false},
-		{"dup name", []Token{{Name: "a", SHA256: good}, {Name: "a", SHA256: hashHex("y")}}, false},
-		{"dup hash", []Token{{Name: "a", SHA256: good}, {Name: "b", SHA256: good}}, false},
-		{"short hash", []Token{{Name: "a", SHA256: good[:62]}}, false},
-		{"non-hex", []Token{{Name: "a", SHA256: "zz" + good[2:]}}, false},
-		{"plain token", []Token{{Name: "a", SHA256: "secret-token"}}, false},
+		{"no name", []Token{{SHA256: good, Mounts: all}}, false},
+		{"dup name", []Token{{Name: "a", SHA256: good, Mounts: all}, {Name: "a", SHA256: hashHex("y"), Mounts: all}}, false},
+		{"dup hash", []Token{{Name: "a", SHA256: good, Mounts: all}, {Name: "b", SHA256: good, Mounts: all}}, false},
+		{"short hash", []Token{{Name: "a", SHA256: good[:62], Mounts: all}}, false},
+		{"non-hex", []Token{{Name: "a", SHA256: "zz" + good[2:], Mounts: all}}, false},
+		{"plain token", []Token{{Name: "a", SHA256: "secret-token", Mounts: all}}, false},
 		{"mount without slash", []Token{{Name: "a", SHA256: good, Mounts: []string{"m/"}}}, false},
 		{"mount dotdot", []Token{{Name: "a", SHA256: good, Mounts: []string{"/m/../x/"}}}, false},
 		{"mount double slash", []Token{{Name: "a", SHA256: good, Mounts: []string{"/m//x/"}}}, false},
+		{"grants nothing", []Token{{Name: "a", SHA256: good}}, false},
+		{"admin only", []Token{{Name: "a", SHA256: good, Admin: true}}, true},
+		{"admin with links", []Token{{Name: "a", SHA256: good, Admin: true, Links: []string{"/m/"}, MaxLinkTTL: time.Hour}}, true},
+		{"links without admin", []Token{{Name: "a", SHA256: good, Mounts: all, Links: []string{"/m/"}}}, false},
+		{"max link ttl without admin", []Token{{Name: "a", SHA256: good, Mounts: all, MaxLinkTTL: time.Hour}}, false},
+		{"max link ttl negative", []Token{{Name: "a", SHA256: good, Admin: true, MaxLinkTTL: -time.Hour}}, false},
+		{"max link ttl too long", []Token{{Name: "a", SHA256: good, Admin: true, MaxLinkTTL: MaxTTL + time.Second}}, false},
+		{"link dotdot", []Token{{Name: "a", SHA256: good, Admin: true, Links: []string{"/m/../x/"}}}, false},
 	}
 	for _, tt := range tests {
 		_, err := NewTokens(tt.toks)
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: NewTokens error = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+	// Errors name the token's position and the field, for config files.
+	for _, c := range []struct {
+		toks   []Token
+		option string
+		index  int
+	}{
+		{[]Token{{Name: "a", SHA256: good, Mounts: all}, {Name: "b", SHA256: "x", Mounts: all}}, "SHA256", 1},
+		{[]Token{{Name: "a", SHA256: good, Admin: true, Links: []string{"nope"}}}, "Links", 0},
+		{[]Token{{Name: "a", SHA256: good, Mounts: all, MaxLinkTTL: time.Hour}}, "MaxLinkTTL", 0},
+		{[]Token{{Name: "a", SHA256: good}}, "Mounts", 0},
+	} {
+		var oe *OptionError
+		if _, err := NewTokens(c.toks); !errors.As(err, &oe) || oe.Name != c.option || oe.Index != c.index {
+			t.Errorf("%+v: %v, want an OptionError for [%d].%s", c.toks, err, c.index, c.option)
 		}
 	}
 }
@@ -563,11 +591,11 @@ func TestMiddlewarePanicsOnMiswiring(t *testing.T) {
 	// Authorize itself fails closed on the same mistakes.
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/m/x", nil)
-	if noSigner.Authorize(w, r, PolicySigned, "/m/", "x") || w.Code != 403 {
+	if _, ok := noSigner.Authorize(w, r, PolicySigned, "/m/", "x"); ok || w.Code != 403 {
 		t.Errorf("Authorize without signer: %d, want refusal 403", w.Code)
 	}
 	w = httptest.NewRecorder()
-	if noSigner.Authorize(w, r, 0, "/m/", "x") || w.Code != 403 {
+	if _, ok := noSigner.Authorize(w, r, 0, "/m/", "x"); ok || w.Code != 403 {
 		t.Errorf("Authorize with zero policy: %d, want refusal 403", w.Code)
 	}
 }

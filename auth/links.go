@@ -22,22 +22,25 @@ const maxLinksBody = 64 << 10
 type LinksOptions struct {
 	// Signer signs the links. Required.
 	Signer *Signer
-	// ValidMount reports whether mount (as sent by the client, e.g.
-	// "/media/") is a configured mount whose links this server honours.
+	// Mount returns the policy of the mount the client named (as sent,
+	// e.g. "/media/") if that mount serves subject, the cleaned key or, for
+	// a folder link, the scope (the server's router would send the link's
+	// path to that mount and no other), or an error the client is shown
+	// (an unknown mount; a mount nested inside it serves that key).
 	// Required: without it any prefix could be signed.
-	ValidMount func(mount string) bool
-	// CleanKey validates and cleans the requested key the way the router
-	// does before the guard sees it (cmd passes storage.CleanKey). Default:
-	// only keys that are already clean are accepted.
-	CleanKey func(string) (string, error)
+	Mount func(mount, subject string) (Policy, error)
 	// Logger receives one line per issued link (mount, key, scope, expiry,
 	// the admin token's name; never the signature). Default slog.Default().
 	Logger *slog.Logger
 }
 
 // LinksHandler serves POST /api/links: it signs a link for a key of a
-// mount. Mount it behind [Guard.RequireAdmin]. Request body (JSON, at most
-// 64 KiB, Content-Type application/json):
+// mount. Mount it behind [Guard.RequireAdmin]: it signs only for the admin
+// token that guard put in the request's context, and only what that
+// token's [Token.Links] cover (the mount and the key, or the mount and the
+// whole scope), on mounts whose policy accepts links ([PolicySigned],
+// [PolicySignedOrToken]), for at most the token's [Token.MaxLinkTTL].
+// Request body (JSON, at most 64 KiB, Content-Type application/json):
 //
 //	{"key":"path/in/mount","mount":"/media/","ttl":"24h","scope":"","ip":""}
 //
@@ -49,16 +52,18 @@ type LinksOptions struct {
 //
 // The URL is relative to the server's origin; each path segment is
 // escaped with url.PathEscape. Errors are 400 (bad JSON, ttl, key, scope,
-// ip, unknown mount), 405, 413 or 415 with {"error":"..."}.
+// ip, unknown mount, a mount that takes no links, a ttl beyond the
+// token's maximum), 403 (no admin token in the context, or one whose
+// Links do not cover the link), 405, 413 or 415 with {"error":"..."}.
 type LinksHandler struct {
 	o LinksOptions
 }
 
 // NewLinksHandler returns a LinksHandler, or an error when Signer or
-// ValidMount is missing.
+// Mount is missing.
 func NewLinksHandler(o LinksOptions) (*LinksHandler, error) {
-	if o.Signer == nil || o.ValidMount == nil {
-		return nil, errors.New("auth: LinksHandler needs a Signer and a ValidMount func")
+	if o.Signer == nil || o.Mount == nil {
+		return nil, errors.New("auth: LinksHandler needs a Signer and a Mount func")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -106,8 +111,13 @@ func (h *LinksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, "bad JSON: trailing data after the object")
 		return
 	}
-	if req.Mount == "" || !h.o.ValidMount(req.Mount) {
-		jsonError(w, http.StatusBadRequest, "unknown mount")
+	admin, ok := r.Context().Value(tokenCtxKey{}).(adminCtx)
+	if !ok {
+		jsonError(w, http.StatusForbidden, "admin token required")
+		return
+	}
+	if req.Mount == "" {
+		jsonError(w, http.StatusBadRequest, "mount is required")
 		return
 	}
 	ttl, err := time.ParseDuration(req.TTL)
@@ -117,12 +127,8 @@ func (h *LinksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := req.Key
 	if key != "" {
-		if h.o.CleanKey != nil {
-			key, err = h.o.CleanKey(key)
-		} else if !cleanPath(key) {
-			err = errors.New("unclean")
-		}
-		if err != nil {
+		// The router's cleaning: the key the link's path will map to.
+		if key, err = storage.CleanKey(key); err != nil {
 			jsonError(w, http.StatusBadRequest, "bad key: use a slash-separated path without . or .. segments")
 			return
 		}
@@ -145,10 +151,38 @@ func (h *LinksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, "key is required unless scope is set")
 		return
 	}
+	subject := key
+	if o.Scope != "" {
+		if key != "" && !inScope(o.Scope, key) {
+			jsonError(w, http.StatusBadRequest, "cannot sign: key is outside the scope")
+			return
+		}
+		subject = strings.TrimSuffix(o.Scope, "/")
+	}
+	tok := admin.set.list[admin.i]
+	if !admin.set.mayLink(admin.i, req.Mount, subject) {
+		h.o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "auth: link refused",
+			slog.String("reason", "outside the token's links"), slog.String("mount", req.Mount),
+			slog.String("key", key), slog.String("scope", o.Scope), slog.String("token", tok.Name))
+		jsonError(w, http.StatusForbidden, "this token may not mint links for this mount and key: see its links")
+		return
+	}
+	policy, err := h.o.Mount(req.Mount, subject)
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !policy.allowsLinks() {
+		jsonError(w, http.StatusBadRequest, fmt.Sprintf("mount %s is %s: it does not accept links", req.Mount, policy))
+		return
+	}
+	if ttl > tok.MaxLinkTTL {
+		jsonError(w, http.StatusBadRequest, fmt.Sprintf("bad ttl: this token's links live at most %v", tok.MaxLinkTTL))
+		return
+	}
 	v, exp, err := h.o.Signer.Sign(req.Mount, key, ttl, o)
 	if err != nil {
-		// Key outside the scope is the only remaining failure.
-		jsonError(w, http.StatusBadRequest, "cannot sign: key is outside the scope")
+		jsonError(w, http.StatusBadRequest, "cannot sign: "+strings.TrimPrefix(err.Error(), "auth: "))
 		return
 	}
 	target := key
@@ -156,10 +190,9 @@ func (h *LinksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		target = strings.TrimSuffix(o.Scope, "/") + "/"
 	}
 	u := escapePath(mountName(req.Mount), target) + "?" + v.Encode()
-	admin, _ := TokenFrom(r.Context())
 	h.o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "auth: link issued",
 		slog.String("mount", req.Mount), slog.String("key", key), slog.String("scope", o.Scope),
-		slog.Bool("ip_bound", o.IP.IsValid()), slog.Time("expires", exp), slog.String("token", admin.Name))
+		slog.Bool("ip_bound", o.IP.IsValid()), slog.Time("expires", exp), slog.String("token", tok.Name))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(linkResponse{URL: u, Expires: exp.UTC().Format(time.RFC3339)})

@@ -14,23 +14,46 @@ import (
 	"time"
 )
 
-func newLinks(t *testing.T, e *env, clean func(string) (string, error)) *LinksHandler {
+// testMounts is LinksOptions.Mount for the tests: /m/ and / are signed,
+// /e/ signed-or-token, /t/ token, /p/ public; /m/nested/ is another
+// mount's.
+func testMounts(mount, subject string) (Policy, error) {
+	switch mount {
+	case "/m/", "/":
+		if mount == "/m/" && (subject == "nested" || strings.HasPrefix(subject, "nested/")) {
+			return 0, errors.New("mount /m/ does not serve this key")
+		}
+		return PolicySigned, nil
+	case "/e/":
+		return PolicySignedOrToken, nil
+	case "/t/":
+		return PolicyToken, nil
+	case "/p/":
+		return PolicyPublic, nil
+	}
+	return 0, errors.New("unknown mount")
+}
+
+// newLinks returns the links handler behind RequireAdmin, as servers
+// mount it, and the bare handler.
+func newLinks(t *testing.T, e *env) (http.Handler, *LinksHandler) {
 	t.Helper()
 	h, err := NewLinksHandler(LinksOptions{
-		Signer:     e.signer,
-		ValidMount: func(m string) bool { return m == "/m/" || m == "/" },
-		CleanKey:   clean,
-		Logger:     slog.New(slog.NewTextHandler(e.logs, nil)),
+		Signer: e.signer,
+		Mount:  testMounts,
+		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return e.guard.RequireAdmin(h), h
 }
 
+// postJSON posts body with the admin token, unless opts set another.
 func postJSON(h http.Handler, body string, opts ...reqOpt) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodPost, "/api/links", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer "+tokAdmin)
 	for _, o := range opts {
 		o(r)
 	}
@@ -41,7 +64,7 @@ func postJSON(h http.Handler, body string, opts ...reqOpt) *httptest.ResponseRec
 
 func TestLinksHandler(t *testing.T) {
 	e := newEnv(t, SignerOptions{})
-	lh := newLinks(t, e, nil)
+	lh, _ := newLinks(t, e)
 	tests := []struct {
 		name    string
 		body    string
@@ -65,7 +88,7 @@ func TestLinksHandler(t *testing.T) {
 		{"unknown mount", `{"key":"a","mount":"/secret/","ttl":"1h"}`, 400, ""},
 		{"no mount", `{"key":"a","ttl":"1h"}`, 400, ""},
 		{"key dotdot", `{"key":"../etc/passwd","mount":"/m/","ttl":"1h"}`, 400, ""},
-		{"key leading slash", `{"key":"/a","mount":"/m/","ttl":"1h"}`, 400, ""},
+		{"key leading slash, cleaned as the router does", `{"key":"/a","mount":"/m/","ttl":"1h"}`, 200, "/m/a"},
 		{"no key no scope", `{"key":"","mount":"/m/","ttl":"1h"}`, 400, ""},
 		{"bad scope", `{"key":"","mount":"/m/","ttl":"1h","scope":"../"}`, 400, ""},
 		{"key outside scope", `{"key":"b/x","mount":"/m/","ttl":"1h","scope":"a"}`, 400, ""},
@@ -125,10 +148,10 @@ func mustInt(s string) int64 {
 
 func TestLinksHandlerRequestShape(t *testing.T) {
 	e := newEnv(t, SignerOptions{})
-	lh := newLinks(t, e, nil)
+	lh, bare := newLinks(t, e)
 	r := httptest.NewRequest(http.MethodGet, "/api/links", nil)
 	w := httptest.NewRecorder()
-	lh.ServeHTTP(w, r)
+	bare.ServeHTTP(w, r)
 	if w.Code != 405 || w.Header().Get("Allow") != "POST" {
 		t.Errorf("GET: %d Allow=%q, want 405 POST", w.Code, w.Header().Get("Allow"))
 	}
@@ -141,26 +164,19 @@ func TestLinksHandlerRequestShape(t *testing.T) {
 		t.Errorf("json with charset: %d, want 200", w.Code)
 	}
 	if _, err := NewLinksHandler(LinksOptions{Signer: e.signer}); err == nil {
-		t.Error("NewLinksHandler without ValidMount succeeded")
+		t.Error("NewLinksHandler without Mount succeeded")
+	}
+	// Without RequireAdmin in front, nothing is signed (fail closed).
+	if w := postJSON(bare, `{"key":"a","mount":"/m/","ttl":"1h"}`); w.Code != 403 {
+		t.Errorf("no admin token in the context: %d, want 403", w.Code)
 	}
 }
 
 func TestLinksHandlerCleanKeyAndAdmin(t *testing.T) {
 	e := newEnv(t, SignerOptions{})
-	// A CleanKey like storage.CleanKey: normalizes slashes, refuses dot segments.
-	clean := func(p string) (string, error) {
-		var segs []string
-		for _, s := range strings.Split(p, "/") {
-			if s == "." || s == ".." {
-				return "", errors.New("invalid")
-			}
-			if s != "" {
-				segs = append(segs, s)
-			}
-		}
-		return strings.Join(segs, "/"), nil
-	}
-	h := e.guard.RequireAdmin(newLinks(t, e, clean))
+	// Keys are cleaned as the router cleans paths (storage.CleanKey):
+	// empty segments dropped, dot segments refused.
+	h, _ := newLinks(t, e)
 	if w := postJSON(h, `{"key":"a","mount":"/m/","ttl":"1h"}`, bearerH(tokMedia)); w.Code != 403 {
 		t.Errorf("non-admin token: %d, want 403", w.Code)
 	}
@@ -172,6 +188,47 @@ func TestLinksHandlerCleanKeyAndAdmin(t *testing.T) {
 		t.Errorf("issuing log does not name the admin token:\n%s", e.logs.String())
 	}
 	if w := postJSON(h, `{"key":"x/../y","mount":"/m/","ttl":"1h"}`, bearerH(tokAdmin)); w.Code != 400 {
-		t.Errorf("CleanKey error: %d, want 400", w.Code)
+		t.Errorf("dot segment: %d, want 400", w.Code)
+	}
+}
+
+// TestLinksHandlerTokenLimits: an admin token mints links only under its
+// Links (mount and key, or mount and the whole scope), only on mounts that
+// accept links, and for at most its MaxLinkTTL.
+func TestLinksHandlerTokenLimits(t *testing.T) {
+	e := newEnv(t, SignerOptions{})
+	h, _ := newLinks(t, e)
+	links := bearerH(tokLinks) // Links: /m/sub/, /e/dir/a/, /t/; MaxLinkTTL 2h
+	for _, tt := range []struct {
+		name, body string
+		opts       []reqOpt
+		status     int
+	}{
+		{"key under its links", `{"key":"sub/a.mp4","mount":"/m/","ttl":"1h"}`, []reqOpt{links}, 200},
+		{"the folder of its links", `{"mount":"/m/","scope":"sub","ttl":"1h"}`, []reqOpt{links}, 200},
+		{"a subfolder", `{"mount":"/m/","scope":"sub/deeper/","ttl":"1h"}`, []reqOpt{links}, 200},
+		{"key elsewhere on the mount", `{"key":"a.mp4","mount":"/m/","ttl":"1h"}`, []reqOpt{links}, 403},
+		{"sibling folder", `{"key":"subx/a.mp4","mount":"/m/","ttl":"1h"}`, []reqOpt{links}, 403},
+		{"empty scope: a key link", `{"key":"sub/a.mp4","mount":"/m/","scope":"","ttl":"1h"}`, []reqOpt{links}, 200},
+		{"key inside its links, scope wider", `{"key":"dir/a/x.mp4","mount":"/e/","scope":"dir","ttl":"1h"}`, []reqOpt{links}, 403},
+		{"key and scope inside its links", `{"key":"dir/a/x.mp4","mount":"/e/","scope":"dir/a","ttl":"1h"}`, []reqOpt{links}, 200},
+		{"another mount", `{"key":"sub/a.mp4","mount":"/e/","ttl":"1h"}`, []reqOpt{links}, 403},
+		{"token mount", `{"key":"a.mp4","mount":"/t/","ttl":"1h"}`, []reqOpt{links}, 400},
+		{"public mount", `{"key":"a.mp4","mount":"/p/","ttl":"1h"}`, nil, 400},
+		{"signed-or-token mount", `{"key":"a.mp4","mount":"/e/","ttl":"1h"}`, nil, 200},
+		{"nested mount's key", `{"key":"nested/a.mp4","mount":"/m/","ttl":"1h"}`, nil, 400},
+		{"at its max ttl", `{"key":"sub/a.mp4","mount":"/m/","ttl":"2h"}`, []reqOpt{links}, 200},
+		{"beyond its max ttl", `{"key":"sub/a.mp4","mount":"/m/","ttl":"2h1s"}`, []reqOpt{links}, 400},
+		{"default max ttl", `{"key":"a.mp4","mount":"/m/","ttl":"168h"}`, nil, 200},
+		{"beyond the default max ttl", `{"key":"a.mp4","mount":"/m/","ttl":"168h1s"}`, nil, 400},
+		{"reader token", `{"key":"a.mp4","mount":"/m/","ttl":"1h"}`, []reqOpt{bearerH(tokMedia)}, 403},
+	} {
+		w := postJSON(h, tt.body, tt.opts...)
+		if w.Code != tt.status {
+			t.Errorf("%s: %d %s, want %d", tt.name, w.Code, w.Body.String(), tt.status)
+		}
+	}
+	if !strings.Contains(e.logs.String(), "token=links") || !strings.Contains(e.logs.String(), "link refused") {
+		t.Errorf("refusals are not logged with the token's name:\n%s", e.logs.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/rangeserve/rangeserve/storage"
 	"hash"
 	"net/netip"
 	"net/url"
@@ -52,11 +53,15 @@ const (
 	MinSecretLen = 32
 	// MaxTTL is the longest lifetime Sign accepts for a link.
 	MaxTTL = 365 * 24 * time.Hour
+	// DefaultSkew is [SignerOptions.Skew] when left zero.
+	DefaultSkew = 30 * time.Second
+	// MaxSkew bounds [SignerOptions.Skew]: a larger tolerance is a
+	// configuration mistake, not clock drift.
+	MaxSkew = 10 * time.Minute
+	// DefaultGrace is [SignerOptions.Grace] when left zero.
+	DefaultGrace = 2 * time.Hour
 	// DefaultMaxGrace is [SignerOptions.MaxGrace] when left zero.
-	DefaultMaxGrace = 6 * time.Hour
-	// maxSkew bounds SignerOptions.Skew: a larger tolerance is a config
-	// mistake, not clock drift.
-	maxSkew = 10 * time.Minute
+	DefaultMaxGrace = 12 * time.Hour
 	// maxKeyID bounds a Key.ID, in bytes.
 	maxKeyID = 64
 )
@@ -90,20 +95,28 @@ type Key struct {
 	Secret []byte
 }
 
-// SignerOptions configures a [Signer]. The zero value is usable.
+// Off, as the value of a duration in [SignerOptions], turns that option
+// off, where zero means its default.
+const Off time.Duration = -1
+
+// SignerOptions configures a [Signer]. The zero value of each field
+// selects the default its comment states; [Off] turns an option off.
 type SignerOptions struct {
 	// Skew is how long after its exp a link is still accepted, to absorb
 	// clock differences between the machine that signed it and this one.
-	// Default 0; at most 10 minutes.
+	// 0 means [DefaultSkew] (30s); Off accepts no link after its exp. At
+	// most [MaxSkew].
 	Skew time.Duration
 	// Grace is the sliding idle window of the playback grace cookie: a
 	// playback that started with a valid link keeps working past the
 	// link's expiry as long as requests come less than Grace apart.
-	// Default 0: no grace cookie is issued or honoured.
+	// 0 means [DefaultGrace] (2h); Off issues and honours no grace cookie.
+	// At most MaxGrace.
 	Grace time.Duration
 	// MaxGrace is the hard cap of the grace: no request is authorized
 	// later than the link's exp plus MaxGrace, however often it was
-	// renewed. Default [DefaultMaxGrace] (6h) when Grace is set.
+	// renewed. 0 means [DefaultMaxGrace] (12h); Off allows nothing past a
+	// link's exp, and then Grace must be Off too.
 	MaxGrace time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -134,40 +147,86 @@ type Signer struct {
 }
 
 // NewSigner validates keys (at least one, unique ids, secrets of at least
-// [MinSecretLen] bytes) and options, and copies the secrets.
+// [MinSecretLen] bytes) and options, fills in the defaults and copies the
+// secrets. Its errors are [*OptionError]s.
 func NewSigner(keys []Key, opts SignerOptions) (*Signer, error) {
 	if len(keys) == 0 {
-		return nil, errors.New("auth: no signing key: configure at least one key id and secret")
+		return nil, &OptionError{Name: "Keys", Index: -1, Msg: "no signing key: configure at least one key id and secret"}
 	}
-	s := &Signer{skew: opts.Skew, grace: opts.Grace, maxGrace: opts.MaxGrace, now: opts.Now}
+	s := &Signer{now: opts.Now}
 	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
+	for i, k := range keys {
 		if !validKeyID(k.ID) {
-			return nil, fmt.Errorf("auth: key id %q: use 1 to %d characters of A-Z a-z 0-9 _ -", k.ID, maxKeyID)
+			return nil, &OptionError{Name: "ID", Index: i, Msg: fmt.Sprintf("key id %q: use 1 to %d characters of A-Z a-z 0-9 _ -", k.ID, maxKeyID)}
 		}
 		if seen[k.ID] {
-			return nil, fmt.Errorf("auth: duplicate key id %q", k.ID)
+			return nil, &OptionError{Name: "ID", Index: i, Msg: fmt.Sprintf("duplicate key id %q: ids must be unique", k.ID)}
 		}
 		seen[k.ID] = true
 		if len(k.Secret) < MinSecretLen {
-			return nil, fmt.Errorf("auth: key %q: secret is %d bytes, need at least %d random bytes", k.ID, len(k.Secret), MinSecretLen)
+			return nil, &OptionError{Name: "Secret", Index: i, Msg: fmt.Sprintf("key %q: the secret is %d bytes: use at least %d random bytes", k.ID, len(k.Secret), MinSecretLen)}
 		}
 		s.keys = append(s.keys, Key{ID: k.ID, Secret: append([]byte(nil), k.Secret...)})
 	}
-	if s.skew < 0 || s.skew > maxSkew {
-		return nil, fmt.Errorf("auth: skew %v out of range [0, %v]", s.skew, maxSkew)
+	var err error
+	if s.skew, err = durationOption("Skew", "skew", opts.Skew, DefaultSkew, MaxSkew); err != nil {
+		return nil, err
 	}
-	if s.grace < 0 || s.maxGrace < 0 {
-		return nil, errors.New("auth: grace and max grace must not be negative")
+	if s.maxGrace, err = durationOption("MaxGrace", "max grace", opts.MaxGrace, DefaultMaxGrace, MaxTTL); err != nil {
+		return nil, err
 	}
-	if s.grace > 0 && s.maxGrace == 0 {
-		s.maxGrace = DefaultMaxGrace
+	if s.grace, err = durationOption("Grace", "grace", opts.Grace, DefaultGrace, MaxTTL); err != nil {
+		return nil, err
+	}
+	if s.grace > s.maxGrace {
+		// Name the option that was set: a default Grace above an explicit
+		// MaxGrace is MaxGrace's mistake.
+		e := &OptionError{Name: "Grace", Index: -1, Msg: fmt.Sprintf("grace %v is longer than max grace %v, which caps it: shorten grace or raise max grace", s.grace, s.maxGrace)}
+		if opts.Grace == 0 {
+			e.Name, e.Msg = "MaxGrace", fmt.Sprintf("max grace %v is shorter than the grace (default %v) it caps: raise it, or turn the grace off", s.maxGrace, s.grace)
+		}
+		return nil, e
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	return s, nil
 }
+
+// durationOption resolves a duration option: 0 is def, [Off] is 0, and
+// anything else must lie in (0, max].
+func durationOption(option, name string, v, def, max time.Duration) (time.Duration, error) {
+	switch {
+	case v == 0:
+		return def, nil
+	case v == Off:
+		return 0, nil
+	case v < 0 || v > max:
+		return 0, &OptionError{Name: option, Index: -1, Msg: fmt.Sprintf("%s %v is out of range: use at most %v (0 means the default, %v; auth.Off turns it off)", name, v, max, def)}
+	}
+	return v, nil
+}
+
+// OptionError is the error [NewSigner] and [NewTokens] return for an
+// option or an entry they refuse, naming it so that a caller reading a
+// configuration file can point at the right line.
+type OptionError struct {
+	// Name is the Go name of the field: "Skew", "Grace", "MaxGrace" of
+	// [SignerOptions]; "Keys", "ID", "Secret" of a [Key]; "Name",
+	// "SHA256", "Mounts", "Links", "MaxLinkTTL", "Admin" of a [Token].
+	Name string
+	// Index is the position of the key or token in the slice passed to
+	// NewSigner or NewTokens, or -1 for an option of the whole set.
+	Index int
+	// Msg says what is wrong and what to do.
+	Msg string
+}
+
+func (e *OptionError) Error() string { return "auth: " + e.Msg }
+
+// Option returns e.Name: callers that map options to their own names
+// (a configuration file's keys) can find it without knowing the type.
+func (e *OptionError) Option() string { return e.Name }
 
 func validKeyID(id string) bool {
 	if id == "" || len(id) > maxKeyID {
@@ -233,6 +292,7 @@ type link struct {
 	kid    string
 	exp    int64
 	expStr string
+	ip     bool // bound to a client IP
 }
 
 // Verify checks that values (a request's query) hold a genuine, unexpired
@@ -306,7 +366,7 @@ func (s *Signer) verify(values url.Values, mount, key string, clientIP netip.Add
 	if !hmac.Equal(sig, linkMAC(secret, kid, mountName(mount), mode, subject, expStr, ipStr)) {
 		return link{}, ErrBadSignature
 	}
-	l := link{kid: kid, exp: exp, expStr: expStr}
+	l := link{kid: kid, exp: exp, expStr: expStr, ip: linkIP.IsValid()}
 	if mode == "scope" && !inScope(scope, key) {
 		return l, ErrScope
 	}
@@ -358,24 +418,12 @@ func mountName(mount string) string { return strings.Trim(mount, "/") }
 
 func normIP(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
 
-// cleanPath reports whether p is a non-empty clean key: segments separated
-// by single slashes, no leading or trailing slash, no "." or ".."
-// segment, no backslash, no control character.
+// cleanPath reports whether p is a non-empty key in the form
+// storage.CleanKey gives (the one key validator): CleanKey accepts it and
+// leaves it unchanged.
 func cleanPath(p string) bool {
-	if p == "" {
-		return false
-	}
-	for seg := range strings.SplitSeq(p, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return false
-		}
-		for i := 0; i < len(seg); i++ {
-			if c := seg[i]; c < 0x20 || c == 0x7f || c == '\\' {
-				return false
-			}
-		}
-	}
-	return true
+	k, err := storage.CleanKey(p)
+	return err == nil && p != "" && k == p
 }
 
 // validScope reports whether s is a clean key, optionally with one

@@ -77,11 +77,52 @@ func TestNewSignerValidation(t *testing.T) {
 		{"negative skew", []Key{keyA}, SignerOptions{Skew: -time.Second}, false},
 		{"huge skew", []Key{keyA}, SignerOptions{Skew: time.Hour}, false},
 		{"negative grace", []Key{keyA}, SignerOptions{Grace: -time.Second}, false},
+		{"everything off", []Key{keyA}, SignerOptions{Skew: Off, Grace: Off, MaxGrace: Off}, true},
+		{"max grace off, grace default", []Key{keyA}, SignerOptions{MaxGrace: Off}, false},
+		{"max grace off, grace set", []Key{keyA}, SignerOptions{MaxGrace: Off, Grace: time.Minute}, false},
+		{"grace above max grace", []Key{keyA}, SignerOptions{Grace: 2 * time.Hour, MaxGrace: time.Hour}, false},
+		{"default grace above max grace", []Key{keyA}, SignerOptions{MaxGrace: time.Hour}, false},
+		{"grace off, short max grace", []Key{keyA}, SignerOptions{Grace: Off, MaxGrace: time.Minute}, true},
 	}
 	for _, tt := range tests {
 		_, err := NewSigner(tt.keys, tt.opts)
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: NewSigner error = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+		var oe *OptionError
+		if err != nil && !errors.As(err, &oe) {
+			t.Errorf("%s: error %v is not an *OptionError", tt.name, err)
+		}
+	}
+}
+
+// TestSignerDefaults: zero selects each documented default, Off turns an
+// option off, and a contradiction names the option that was set.
+func TestSignerDefaults(t *testing.T) {
+	s, err := NewSigner([]Key{keyA}, SignerOptions{})
+	if err != nil || s.skew != DefaultSkew || s.grace != DefaultGrace || s.maxGrace != DefaultMaxGrace {
+		t.Errorf("zero options: skew %v grace %v max grace %v, %v; want %v %v %v", s.skew, s.grace, s.maxGrace, err, DefaultSkew, DefaultGrace, DefaultMaxGrace)
+	}
+	if DefaultSkew != 30*time.Second || DefaultGrace != 2*time.Hour || DefaultMaxGrace != 12*time.Hour {
+		t.Errorf("defaults changed: the README documents 30s, 2h and 12h")
+	}
+	s, err = NewSigner([]Key{keyA}, SignerOptions{Skew: Off, Grace: Off, MaxGrace: Off})
+	if err != nil || s.skew != 0 || s.grace != 0 || s.maxGrace != 0 {
+		t.Errorf("Off: skew %v grace %v max grace %v, %v; want all 0", s.skew, s.grace, s.maxGrace, err)
+	}
+	for _, c := range []struct {
+		opts   SignerOptions
+		option string
+	}{
+		{SignerOptions{MaxGrace: time.Hour}, "MaxGrace"},
+		{SignerOptions{MaxGrace: Off}, "MaxGrace"},
+		{SignerOptions{Grace: 3 * time.Hour, MaxGrace: time.Hour}, "Grace"},
+		{SignerOptions{Grace: 13 * time.Hour}, "Grace"},
+		{SignerOptions{Skew: 11 * time.Minute}, "Skew"},
+	} {
+		var oe *OptionError
+		if _, err := NewSigner([]Key{keyA}, c.opts); !errors.As(err, &oe) || oe.Name != c.option || oe.Index != -1 {
+			t.Errorf("%+v: %v, want an OptionError for %s", c.opts, err, c.option)
 		}
 	}
 }
@@ -168,9 +209,10 @@ func TestSignOutput(t *testing.T) {
 }
 
 func TestVerifyExpiryBoundary(t *testing.T) {
-	for _, skew := range []time.Duration{0, 30 * time.Second} {
+	for _, c := range []struct{ opt, skew time.Duration }{{Off, 0}, {0, DefaultSkew}, {time.Minute, time.Minute}} {
+		skew := c.skew
 		clk := &clock{t0}
-		s := newSigner(t, clk, SignerOptions{Skew: skew})
+		s := newSigner(t, clk, SignerOptions{Skew: c.opt})
 		v := mustSign(t, s, "/m/", "f.mp4", time.Minute, LinkOptions{})
 		exp := t0.Add(time.Minute)
 		tests := []struct {

@@ -305,13 +305,18 @@ func (c *typeCache) len() int {
 // access to rangeserve's origin (its cookies, its API).
 const sandboxCSP = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"
 
-// activeContent reports whether a browser would run scripts in a document
-// of media type ct.
+// activeContent reports whether a browser opening a document of media type
+// ct could run script in it: HTML, XHTML, SVG, XSLT and XML in general
+// (text/xml, application/xml and every type with the +xml structured
+// suffix of RFC 6839: an XML document may carry XHTML or SVG elements in
+// their namespaces, or an xml-stylesheet that turns it into HTML). Such
+// content gets the [sandboxCSP] and is never handed to a proxy that would
+// drop it.
 func activeContent(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	switch strings.ToLower(strings.TrimSpace(mt)) {
-	case "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml":
+	switch mt := baseType(ct); mt {
+	case "text/html", "text/xml", "application/xml", "text/xsl":
 		return true
+	default:
+		return strings.HasSuffix(mt, "+xml")
 	}
-	return false
 }

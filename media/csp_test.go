@@ -30,7 +30,11 @@ func TestActiveContentIsSandboxed(t *testing.T) {
 	}
 	defer b.Close()
 	for _, mode := range []media.Mode{media.ModeServe, media.ModeXAccel} {
-		h, err := media.New(b, media.Options{Mode: mode, InternalPrefix: "/_int"})
+		opts := media.Options{Mode: mode}
+		if mode == media.ModeXAccel {
+			opts.InternalPrefix = "/_int"
+		}
+		h, err := media.New(b, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

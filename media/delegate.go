@@ -1,12 +1,11 @@
 package media
 
 import (
+	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
 )
 
@@ -27,17 +26,53 @@ func (h *Handler) stat(w http.ResponseWriter, r *http.Request, key string) (stor
 // delegate answers in ModeXAccel and ModeXSendfile: after Stat (so 404 and
 // 403 stay ours), a 200 with an empty body that names the object for the
 // front proxy, which then sends the bytes and handles Range and the
-// conditional headers itself (with its own validators). The content type
-// comes from the backend or the extension; when neither knows, none is
-// sent and the proxy picks one.
+// conditional headers itself (with its own validators).
+//
+// What the proxy is trusted with is limited to what it cannot get wrong:
+//
+//   - Active content (HTML, SVG, XML and every +xml type: see
+//     [activeContent]) is never delegated: it is served here, with the
+//     Content-Security-Policy sandbox and nosniff. nginx keeps only a few
+//     of the upstream's headers when it follows X-Accel-Redirect
+//     (Content-Type, Content-Disposition, Cache-Control...), and drops both
+//     of those, so a delegated page would run script on our origin.
+//   - Only plain requests and requests for one satisfiable range are
+//     delegated (see [proxyMayRange]). Serve mode coalesces overlapping
+//     ranges, caps their number and ignores malformed headers; nginx
+//     answers "bytes=0-0,0-0,..." with one part per range, about 100 times
+//     the bytes asked for, so every other Range is served here, as serve
+//     mode would (416 for an unsatisfiable one).
+//   - The content type comes from the backend or the extension; when
+//     neither knows, the proxy is told application/octet-stream (which
+//     browsers never render) rather than left to guess from the extension
+//     with its own table, which may say text/html where ours is silent.
+//
+// The proxy's configuration should add the same protection anyway (see
+// the README's internal location: max_ranges, add_header), as defence in
+// depth.
 func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 	info, ok := h.stat(w, r, key)
 	if !ok {
 		return
 	}
+	if h.mayNeedFaststart(r, key, info) && h.serveOpened(w, r, key, true) {
+		return
+	}
+	ct := delegatedType(key, info)
+	if activeContent(ct) || !proxyMayRange(r, info.Size) {
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "media: served here rather than delegated (active content or a Range the proxy would not limit)",
+			slog.String("key", key), slog.String("type", ct), slog.String("range", truncate(r.Header.Get("Range"), 200)))
+		h.serve(w, r, key)
+		return
+	}
+	if ct == "" {
+		ct = octetStream
+	}
 	hdr := w.Header()
 	hw := headerWriter{h: hdr}
+	strategy := StrategyXAccel
 	if h.opts.Mode == ModeXSendfile {
+		strategy = StrategyXSendfile
 		p, err := h.pather.Path(key)
 		if err != nil {
 			h.fail(w, r, key, err)
@@ -53,14 +88,7 @@ func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 			hw.set("X-Accel-Limit-Rate", h.opts.AccelLimitRate)
 		}
 	}
-	if ct := delegatedType(key, info); ct != "" {
-		hw.set("Content-Type", ct)
-		if activeContent(ct) {
-			hw.set("Content-Security-Policy", sandboxCSP)
-		}
-	} else {
-		hdr["Content-Type"] = nil // no net/http default either
-	}
+	hw.set("Content-Type", ct)
 	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
 	hw.set("X-Content-Type-Options", "nosniff")
 	if h.opts.CacheControl != "" {
@@ -68,65 +96,27 @@ func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	// The proxy computes the length; suppress net/http's Content-Length: 0.
 	hdr["Content-Length"] = nil
+	report(r.Context(), strategy)
 	w.WriteHeader(http.StatusOK)
 }
 
-// redirect answers in ModeRedirect. After Stat it evaluates the
-// preconditions itself (a 304 costs no round trip to the store). A GET then
-// gets 307 to a presigned URL whose response-content-type and
-// response-content-disposition carry our headers. A HEAD is answered here
-// from Stat, headers only: presigned URLs are bound to GET, so a HEAD
-// redirected to one would fail. A multi-range GET is served here too,
-// because S3 answers it with the whole object and MinIO rejects it.
-func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
-	if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Range"), ",") {
-		h.serve(w, r, key)
-		return
+// proxyMayRange reports whether the front proxy may apply r's Range header
+// itself: there is none, or exactly one header line with one range spec
+// that serve mode would honour as it is (a valid, satisfiable range of an
+// object of size bytes). Anything else (several specs, even ones that
+// coalesce; several Range lines; a malformed or unsatisfiable spec) is
+// what serve mode would coalesce, cap, ignore or answer 416, and the
+// proxy might not.
+func proxyMayRange(r *http.Request, size int64) bool {
+	vs := r.Header.Values("Range")
+	switch {
+	case len(vs) == 0:
+		return true
+	case len(vs) > 1 || strings.IndexByte(vs[0], ',') >= 0:
+		return false
 	}
-	info, ok := h.stat(w, r, key)
-	if !ok {
-		return
-	}
-	if r.Method == http.MethodHead {
-		h.serveObject(w, r, key, info, nil, false)
-		return
-	}
-	hdr := w.Header()
-	hw := headerWriter{h: hdr}
-	if _, done := h.preconditions(w, r, &hw, info); done {
-		return
-	}
-	params := url.Values{}
-	if ct := delegatedType(key, info); ct != "" {
-		params.Set("response-content-type", ct)
-	}
-	params.Set("response-content-disposition", ContentDisposition(dispositionKind(r), baseName(key)))
-	if h.opts.CacheControl != "" {
-		params.Set("response-cache-control", h.opts.CacheControl)
-	}
-	u, err := h.presigner.PresignGet(r.Context(), key, h.opts.RedirectTTL, params)
-	if err != nil {
-		h.fail(w, r, key, err)
-		return
-	}
-	// The validators describe the object, not this redirect.
-	delete(hdr, "Etag")
-	delete(hdr, "Last-Modified")
-	hw.set("Cache-Control", redirectCacheControl(h.opts.RedirectTTL))
-	hw.set("Location", u.String())
-	w.WriteHeader(http.StatusTemporaryRedirect)
-}
-
-// redirectCacheControl lets the browser reuse a redirect for half the
-// presigned URL's lifetime (seeks then skip a round trip to us), so that
-// the URL it leads to stays valid for at least as long again; "private"
-// keeps shared caches from handing one user's signed URL to another.
-func redirectCacheControl(ttl time.Duration) string {
-	secs := int64(ttl / 2 / time.Second)
-	if secs < 1 {
-		return "no-store"
-	}
-	return "private, max-age=" + strconv.FormatInt(secs, 10)
+	_, err := rangeio.Parse(vs[0], size, 1)
+	return err == nil
 }
 
 // delegatedType is the content type sent when the bytes are not read: the

@@ -35,6 +35,16 @@ func TestNewChecksModeAgainstBackend(t *testing.T) {
 		{"x-accel bad rate", media.Options{Mode: media.ModeXAccel, InternalPrefix: "/i", AccelLimitRate: "1k\r\nX: y"}, mem, "AccelLimitRate"},
 		{"x-accel", media.Options{Mode: media.ModeXAccel, InternalPrefix: "/i/", AccelLimitRate: "1048576"}, mem, ""},
 		{"header injection in Cache-Control", media.Options{CacheControl: "public\r\nSet-Cookie: a=b"}, mem, "CacheControl"},
+		{"redirect TTL 7 days", media.Options{Mode: media.ModeRedirect, RedirectTTL: 7 * 24 * time.Hour}, del, ""},
+		{"redirect TTL negative", media.Options{Mode: media.ModeRedirect, RedirectTTL: -time.Minute}, del, "RedirectTTL"},
+		{"MaxRanges 1024", media.Options{MaxRanges: 1024}, mem, ""},
+		{"MaxRanges negative", media.Options{MaxRanges: -1}, mem, "MaxRanges"},
+		{"MaxRanges above the spec limit", media.Options{MaxRanges: 1025}, mem, "MaxRanges"},
+		// Options of another mode would be silently ignored: refused.
+		{"InternalPrefix in mode serve", media.Options{InternalPrefix: "/i"}, mem, "InternalPrefix"},
+		{"AccelBuffering in mode redirect", media.Options{Mode: media.ModeRedirect, AccelBuffering: "no"}, del, "AccelBuffering"},
+		{"AccelLimitRate in mode x-sendfile", media.Options{Mode: media.ModeXSendfile, AccelLimitRate: "1000"}, del, "AccelLimitRate"},
+		{"RedirectTTL in mode x-accel", media.Options{Mode: media.ModeXAccel, InternalPrefix: "/i", RedirectTTL: time.Minute}, mem, "RedirectTTL"},
 	}
 	for _, tt := range tests {
 		var err error
@@ -78,7 +88,7 @@ func TestDelegation(t *testing.T) {
 			"Content-Disposition": `attachment; filename="c_d;e?.mp4"; filename*=UTF-8''c%25d%3Be%3F.mp4`}},
 		{"x-accel utf-8", accel, `dir/vidéo 𝄞 "q".mp4`, "", 200, map[string]string{
 			"X-Accel-Redirect": "/_protected/dir/vid%C3%A9o%20%F0%9D%84%9E%20%22q%22.mp4"}},
-		{"x-accel unknown type left to nginx", accel, "mystery", "", 200, map[string]string{"Content-Type": absent}},
+		{"x-accel unknown type", accel, "mystery", "", 200, map[string]string{"Content-Type": "application/octet-stream"}},
 		{"x-accel missing", accel, "nope.mp4", "", 404, map[string]string{"X-Accel-Redirect": absent}},
 		{"x-accel directory", accel, "adir", "", 404, map[string]string{"X-Accel-Redirect": absent}},
 		{"x-accel forbidden", accel, "forbidden.mp4", "", 403, map[string]string{"X-Accel-Redirect": absent}},
@@ -106,7 +116,8 @@ func TestDelegation(t *testing.T) {
 }
 
 // TestDelegationWire checks what net/http puts on the wire for a
-// delegated response: no Content-Length or default Content-Type of its own.
+// delegated response: no Content-Length or sniffed Content-Type of its
+// own.
 func TestDelegationWire(t *testing.T) {
 	mem := newMem()
 	mem.put("mystery", &entry{data: []byte("x"), etag: `"m"`, mod: modTime})
@@ -121,7 +132,7 @@ func TestDelegationWire(t *testing.T) {
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		if res.StatusCode != 200 || len(body) != 0 || res.Header.Get("X-Accel-Redirect") != "/p/mystery" ||
-			res.Header["Content-Type"] != nil || res.Header["Content-Length"] != nil {
+			res.Header.Get("Content-Type") != "application/octet-stream" || res.Header["Content-Length"] != nil {
 			t.Errorf("%s: status %d, body %q, headers %v", method, res.StatusCode, body, res.Header)
 		}
 	}

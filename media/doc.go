@@ -18,8 +18,34 @@
 //     io.Reader is streamed without Content-Length and without ranges;
 //   - x-accel / x-sendfile: after the object has been found, the response
 //     only names it (X-Accel-Redirect, X-Sendfile) and the front proxy sends
-//     the bytes, ranges and conditionals included;
-//   - redirect: a 307 to a presigned URL ([storage.Presigner]).
+//     the bytes, ranges and conditionals included. The proxy is handed only
+//     what it cannot get wrong: active content (HTML, SVG, XML, +xml) is
+//     served by the handler with its sandbox, because nginx drops the
+//     Content-Security-Policy and nosniff headers when it follows
+//     X-Accel-Redirect; so is every Range other than one satisfiable
+//     range, because nginx does not coalesce or cap ranges the way serve
+//     mode does;
+//   - redirect: a 307 to a presigned URL ([storage.Presigner]), with
+//     active content sent by the store as an attachment;
+//   - archive: a folder requested with ?archive=zip is listed recursively
+//     ([storage.Lister]) and served as one stored ZIP archive whose length
+//     and strong ETag are known before the first byte (package zipstream),
+//     so it gets ranges, If-Range and resumption like a file, in every
+//     mode; with &deflate=1 its text entries are compressed and it is
+//     streamed chunked.
+//
+// In front of every strategy sits virtual faststart (faststart.go, package
+// mp4): an MP4, MOV, M4A or M4V whose moov box follows its media data is
+// served as a virtual file with the moov first, so that a player starts
+// without asking for the end of the file. The virtual file has its own
+// length and strong ETag (the source's with "-fs1", [mp4.VirtualETag]),
+// gets every Range, multi-range and conditional case like a stored file,
+// and is assembled from the rewritten moov in memory (plans are kept in a
+// bounded cache per object version) and spans of the source, each still
+// sent with sendfile or one request to the store. ?original=1 gets the
+// stored bytes. It is on by default in serve mode; in the delegation modes
+// it is off unless [Options].Faststart is "on", in which case the files
+// that need it are served by the handler and all others delegated.
 //
 // It decides every header itself: Content-Type (the backend's, else magic
 // bytes, else the extension, else a text check), Content-Disposition
@@ -35,7 +61,17 @@
 // mistakes a truncated body for a complete one. An object found replaced
 // ([storage.ErrChanged]) before the status line is opened again, once.
 //
-// media imports storage (interfaces only) and rangeio; it must never import
-// a concrete backend, minio-go, auth or cmd. Authorization happens before
-// [Handler.ServeKey] is called.
+// The code has one file per concern: handler.go (Options, New, the entry
+// points and the method check), serve.go (the bytes sent by the handler),
+// stream.go (unknown length), delegate.go (X-Accel-Redirect, X-Sendfile),
+// redirect.go (presigned URLs), archive.go (folders as ZIP archives),
+// preconditions.go (validators, conditional requests, 304), headers.go
+// (header plumbing), contenttype.go, disposition.go, errors.go (the
+// error-to-status mapping) and grant.go (what callers attach to a request,
+// and what the handler reports back).
+//
+// media imports storage (interfaces only), rangeio and zipstream; it must
+// never import a concrete backend, minio-go, auth or cmd. Authorization
+// happens before [Handler.ServeKey] is called: a request admitted for a
+// folder reads its whole archive.
 package media

@@ -95,3 +95,57 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDelegateRange sends random Range headers to an x-accel handler and
+// checks the rule of delegation: the proxy gets a request only when serve
+// mode would answer it with the whole object or exactly the one range the
+// proxy will send (no header, or one satisfiable spec); any other request
+// is answered here exactly as serve mode answers it (same status and
+// length), so the proxy never multiplies ranges.
+func FuzzDelegateRange(f *testing.F) {
+	for _, s := range []string{"", "bytes=0-99", "bytes=-5", "bytes=0-0,0-0,0-0", "bytes=0-9,", "bytes=5000-",
+		"items=1-2", "bytes=abc", "bytes=9-0", "bytes=-0", " bytes = 1-2", "bytes=0-0,-1"} {
+		f.Add(s, false)
+	}
+	data := make([]byte, 1000)
+	b := newMem()
+	b.put("f.bin", &entry{data: data, etag: `"f"`, mod: modTime, ctype: "video/mp4"})
+	accel := newHandler(f, b, media.Options{Mode: media.ModeXAccel, InternalPrefix: "/_p", MaxRanges: 8})
+	serveH := newHandler(f, b, media.Options{MaxRanges: 8})
+	f.Fuzz(func(t *testing.T, rng string, head bool) {
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		do := func(h http.Handler) *httptest.ResponseRecorder {
+			r := httptest.NewRequest(method, "/f.bin", nil)
+			if rng != "" {
+				r.Header.Set("Range", rng)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w
+		}
+		a, s := do(accel), do(serveH)
+		if a.Header().Get("X-Accel-Redirect") != "" {
+			// nginx applies rng itself: it must be nothing, or serve
+			// mode's answer must be one part that nginx sends as well.
+			if a.Code != 200 || a.Body.Len() != 0 {
+				t.Fatalf("delegated with status %d and %d body bytes", a.Code, a.Body.Len())
+			}
+			if s.Code == 206 && s.Header().Get("Content-Range") == "" || s.Code == 416 {
+				t.Fatalf("Range %q delegated, but serve mode answers %d %q", rng, s.Code, s.Header().Get("Content-Type"))
+			}
+			if s.Code == 200 && rng != "" {
+				t.Fatalf("Range %q delegated, but serve mode ignores it", rng)
+			}
+			return
+		}
+		if a.Code != s.Code || a.Header().Get("Content-Length") != s.Header().Get("Content-Length") ||
+			a.Header().Get("Content-Range") != s.Header().Get("Content-Range") {
+			t.Fatalf("Range %q served here: %d length %s range %q; serve mode: %d length %s range %q", rng,
+				a.Code, a.Header().Get("Content-Length"), a.Header().Get("Content-Range"),
+				s.Code, s.Header().Get("Content-Length"), s.Header().Get("Content-Range"))
+		}
+	})
+}

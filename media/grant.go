@@ -39,6 +39,7 @@ type Strategy string
 // The strategies a [Handler] reports through [Outcome].
 const (
 	StrategyServe     Strategy = "serve"      // bytes sent by the handler, length known
+	StrategyFaststart Strategy = "faststart"  // a virtual faststart file, sent by the handler
 	StrategyStream    Strategy = "stream"     // chunked, length unknown
 	StrategyXAccel    Strategy = "x-accel"    // delegated to nginx
 	StrategyXSendfile Strategy = "x-sendfile" // delegated with X-Sendfile

@@ -3,18 +3,15 @@ package media
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
+	"github.com/rangeserve/rangeserve/zipstream"
 )
 
 // Mode selects how a [Handler] delivers the bytes of an object it has
@@ -37,40 +34,77 @@ const (
 	ModeRedirect Mode = "redirect"
 )
 
-// Limits of [Options.RedirectTTL], those of S3 presigned URLs.
-const (
-	// DefaultRedirectTTL is the lifetime of presigned URLs when
-	// Options.RedirectTTL is zero.
-	DefaultRedirectTTL = time.Hour
-	// MaxRedirectTTL is the longest lifetime S3 accepts (7 days).
-	MaxRedirectTTL = 7 * 24 * time.Hour
-)
+// DefaultRedirectTTL is the lifetime of presigned URLs when
+// [Options].RedirectTTL is zero. The longest is the store's limit,
+// [storage.MaxPresignTTL] (7 days).
+const DefaultRedirectTTL = 15 * time.Minute
 
-// Options configure a [Handler]. The zero value serves bytes with no
-// Cache-Control header and at most [rangeio.DefaultMaxRanges] ranges.
+// Options configure a [Handler]: zero values mean the defaults stated
+// below, and [New] refuses values that are out of range or that belong to
+// another Mode (they would be silently ignored). The zero value serves
+// bytes with no Cache-Control header, at most [rangeio.DefaultMaxRanges]
+// ranges and no hidden names.
 type Options struct {
 	// CacheControl is sent as Cache-Control with successful responses
 	// (and 304s); "" sends none.
 	CacheControl string
 	// MaxRanges is the most ranges (after coalescing) a multi-range
-	// request may ask for; more are answered with the whole
-	// representation. 0 means [rangeio.DefaultMaxRanges].
+	// request may ask for, 1 to [rangeio.MaxSpecs]; more are answered
+	// with the whole representation. 0 means [rangeio.DefaultMaxRanges].
 	MaxRanges int
 	// Mode is the delivery mode; "" means [ModeServe].
 	Mode Mode
 	// InternalPrefix is the nginx location prefix for [ModeXAccel], such
-	// as "/_protected" (required in that mode; a trailing slash is
-	// ignored).
+	// as "/_protected" (required in that mode, refused in the others; a
+	// trailing slash is ignored).
 	InternalPrefix string
 	// AccelBuffering, "yes" or "no", is sent as X-Accel-Buffering in
-	// [ModeXAccel]; "" sends none.
+	// [ModeXAccel] (refused in the others); "" sends none.
 	AccelBuffering string
 	// AccelLimitRate, a number of bytes per second, is sent as
-	// X-Accel-Limit-Rate in [ModeXAccel]; "" sends none.
+	// X-Accel-Limit-Rate in [ModeXAccel] (refused in the others); ""
+	// sends none.
 	AccelLimitRate string
-	// RedirectTTL is the lifetime of presigned URLs in [ModeRedirect],
-	// between 1s and [MaxRedirectTTL]; 0 means [DefaultRedirectTTL].
+	// RedirectTTL is the longest lifetime of presigned URLs in
+	// [ModeRedirect] (refused in the others), between
+	// [storage.MinPresignTTL] and [storage.MaxPresignTTL] (1s to 7 days);
+	// 0 means [DefaultRedirectTTL]. A request's [Grant] may shorten it.
 	RedirectTTL time.Duration
+	// AllowHidden serves keys with a segment that starts with "." (".env",
+	// ".git/config", "a/.b/c"). By default such a key is answered 404, and
+	// the refusal is logged, whatever the backend holds: the policy is
+	// the handler's, so it is the same for every backend and for
+	// ServeHTTP and ServeKey alike.
+	AllowHidden bool
+	// Faststart, "on" or "off", controls virtual faststart: an MP4, MOV,
+	// M4A or M4V (by content type) whose moov box follows its media data
+	// is served as a virtual file with the moov moved to the front (see
+	// faststart.go and package mp4), so that players start at once; the
+	// query ?original=1 gets the bytes as stored. "" means "on" in
+	// [ModeServe] and "off" in the delegation modes, where "on" makes the
+	// handler serve such files itself instead of delegating them (the
+	// front proxy could only send the stored bytes); [ModeRedirect]
+	// refuses "on".
+	Faststart string
+	// FaststartCacheSize bounds, in bytes, the memory of the remembered
+	// faststart plans (chiefly the rewritten moov boxes, one per object
+	// version); a moov box over a quarter of it is not rewritten. 0 means
+	// [DefaultFaststartCacheSize].
+	FaststartCacheSize int64
+	// NoArchives turns off folder archives (GET <folder>?archive=zip,
+	// answered 404 then). By default a folder of a backend that lists
+	// ([storage.Lister]) is served as one ZIP archive on request.
+	NoArchives bool
+	// ArchiveMaxEntries is the most files and folders one archive may
+	// hold; a larger folder is refused with 403. Its table costs about 50
+	// bytes plus the name and ETag per entry while it is served. 0 means
+	// [zipstream.DefaultMaxEntries]; [zipstream.NoEntryLimit] means none.
+	ArchiveMaxEntries int
+	// ArchiveCRCs is how many entries' CRC-32s are kept between archive
+	// requests (about 100 bytes each), so that a range of an archive
+	// needs no read of the entries a former request saw. 0 means
+	// [zipstream.DefaultSumsCapacity].
+	ArchiveCRCs int
 	// Logger receives errors and ignored bad input; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -97,24 +131,60 @@ type Handler struct {
 	pather    storage.Pather    // ModeXSendfile
 	presigner storage.Presigner // ModeRedirect
 	types     *typeCache
+	faststart bool            // serve virtual faststart files (faststart.go)
+	plans     *planCache      // faststart plans per object version
+	sums      *zipstream.Sums // CRC-32s of archive entries
 }
 
-// New returns a Handler for b. It checks opts against the mode and against
-// b's capabilities: [ModeXSendfile] needs a [storage.Pather],
-// [ModeRedirect] a [storage.Presigner], [ModeXAccel] an InternalPrefix.
+// New returns a Handler for b. It applies the defaults of opts and checks
+// it against the mode and against b's capabilities: [ModeXSendfile] needs
+// a [storage.Pather], [ModeRedirect] a [storage.Presigner], [ModeXAccel]
+// an InternalPrefix. Errors name the field of [Options] at fault, so that
+// a caller mapping a configuration file onto Options can point at the
+// key.
 func New(b storage.Backend, opts Options) (*Handler, error) {
 	if b == nil {
 		return nil, errors.New("media: New: nil backend")
 	}
 	h := &Handler{b: b, opts: opts, log: opts.Logger, types: newTypeCache(typeCacheSize)}
+	if opts.ArchiveMaxEntries < zipstream.NoEntryLimit || opts.ArchiveCRCs < 0 {
+		return nil, fmt.Errorf("media: ArchiveMaxEntries (%d) and ArchiveCRCs (%d) must not be negative (ArchiveMaxEntries may be zipstream.NoEntryLimit)", opts.ArchiveMaxEntries, opts.ArchiveCRCs)
+	}
+	h.sums = zipstream.NewSums(opts.ArchiveCRCs)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	if h.opts.Mode == "" {
 		h.opts.Mode = ModeServe
 	}
+	var err error
+	if h.faststart, err = faststartOn(h.opts); err != nil {
+		return nil, err
+	}
+	if opts.FaststartCacheSize < 0 {
+		return nil, fmt.Errorf("media: FaststartCacheSize must not be negative (got %d); 0 means the default, Faststart \"off\" turns the feature off", opts.FaststartCacheSize)
+	}
+	if h.opts.FaststartCacheSize == 0 {
+		h.opts.FaststartCacheSize = DefaultFaststartCacheSize
+	}
+	h.plans = newPlanCache(h.opts.FaststartCacheSize)
 	if !validHeaderValue(opts.CacheControl) {
 		return nil, fmt.Errorf("media: CacheControl %q holds characters not allowed in a header", opts.CacheControl)
+	}
+	if opts.MaxRanges < 0 || opts.MaxRanges > rangeio.MaxSpecs {
+		return nil, fmt.Errorf("media: MaxRanges %d is out of range: use 1 to %d (0 means %d)", opts.MaxRanges, rangeio.MaxSpecs, rangeio.DefaultMaxRanges)
+	}
+	if h.opts.Mode != ModeXAccel {
+		for _, o := range []struct{ name, v string }{
+			{"InternalPrefix", opts.InternalPrefix}, {"AccelBuffering", opts.AccelBuffering}, {"AccelLimitRate", opts.AccelLimitRate},
+		} {
+			if o.v != "" {
+				return nil, fmt.Errorf("media: %s %q applies to mode %s only, and the mode is %s: remove it or change the mode", o.name, o.v, ModeXAccel, h.opts.Mode)
+			}
+		}
+	}
+	if h.opts.Mode != ModeRedirect && opts.RedirectTTL != 0 {
+		return nil, fmt.Errorf("media: RedirectTTL %v applies to mode %s only, and the mode is %s: remove it or change the mode", opts.RedirectTTL, ModeRedirect, h.opts.Mode)
 	}
 	switch h.opts.Mode {
 	case ModeServe:
@@ -149,8 +219,9 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 		if h.opts.RedirectTTL == 0 {
 			h.opts.RedirectTTL = DefaultRedirectTTL
 		}
-		if h.opts.RedirectTTL < time.Second || h.opts.RedirectTTL > MaxRedirectTTL {
-			return nil, fmt.Errorf("media: RedirectTTL %v is out of range: presigned URLs live from 1s to 7 days", h.opts.RedirectTTL)
+		if h.opts.RedirectTTL < storage.MinPresignTTL || h.opts.RedirectTTL > storage.MaxPresignTTL {
+			return nil, fmt.Errorf("media: RedirectTTL %v is out of range: presigned URLs live from %v to %v (7 days)",
+				h.opts.RedirectTTL, storage.MinPresignTTL, storage.MaxPresignTTL)
 		}
 	default:
 		return nil, fmt.Errorf("media: unknown mode %q: use %q, %q, %q or %q", opts.Mode, ModeServe, ModeXAccel, ModeXSendfile, ModeRedirect)
@@ -159,8 +230,9 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 }
 
 // ServeHTTP serves the object whose key is r.URL.Path, cleaned with
-// [storage.CleanKey]; a key CleanKey refuses is answered with 404. Mount it
-// with http.StripPrefix to serve a prefix.
+// [storage.CleanKey]; a key CleanKey refuses, or a hidden one (see
+// [Options].AllowHidden), is answered with 404. Mount it with
+// http.StripPrefix to serve a prefix.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.allowMethod(w, r) {
 		return
@@ -174,12 +246,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ServeKey serves the object stored under key, which the caller has
-// already cleaned with [storage.CleanKey] (and authorized).
+// already cleaned with [storage.CleanKey] (and authorized). A hidden key is
+// answered with 404 unless [Options].AllowHidden.
 func (h *Handler) ServeKey(w http.ResponseWriter, r *http.Request, key string) {
 	if !h.allowMethod(w, r) {
 		return
 	}
 	h.serveKey(w, r, key)
+}
+
+// hidden reports whether a segment of key starts with "." (a cleaned key
+// has no "." or ".." segment, so this is a hidden name). It is the one
+// predicate of the hidden-file policy (see [Options].AllowHidden), for
+// whatever serves or enumerates keys.
+func hidden(key string) bool {
+	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
 // allowMethod answers 405 to anything but GET and HEAD.
@@ -193,6 +274,16 @@ func (h *Handler) allowMethod(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
+	if !h.opts.AllowHidden && hidden(key) {
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: refused a hidden name (Options.AllowHidden is off)",
+			slog.String("method", r.Method), slog.String("key", key))
+		writeStatus(w, r, http.StatusNotFound)
+		return
+	}
+	if kind, ok := archiveQuery(r); ok {
+		h.serveArchive(w, r, key, kind)
+		return
+	}
 	switch h.opts.Mode {
 	case ModeXAccel, ModeXSendfile:
 		h.delegate(w, r, key)
@@ -203,380 +294,4 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 	}
 }
 
-// serve opens the object and sends it. If the object proves to have been
-// replaced since Open ([storage.ErrChanged]) before anything is written
-// (a backend that remembers metadata for a moment can open a version that
-// is already gone), it opens the object again, once.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string) {
-	for attempt := 0; ; attempt++ {
-		obj, err := h.b.Open(r.Context(), key)
-		if err != nil {
-			h.fail(w, r, key, err)
-			return
-		}
-		again := func() bool {
-			defer obj.Close()
-			info := obj.Info()
-			if info.IsDir {
-				h.fail(w, r, key, storage.ErrIsDir)
-				return false
-			}
-			return h.serveObject(w, r, key, info, obj, attempt == 0)
-		}()
-		if !again {
-			return
-		}
-		h.log.LogAttrs(r.Context(), slog.LevelDebug, "media: object replaced since it was opened; opening it again",
-			slog.String("key", key))
-		for _, k := range entityHeaders {
-			delete(w.Header(), k)
-		}
-	}
-}
-
-// entityHeaders are the headers serveObject sets before it writes the
-// status; they are removed before serving an object again.
-var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-Ranges", "X-Content-Type-Options",
-	"Content-Disposition", "Content-Security-Policy", "Content-Type", "Content-Length", "Content-Range"}
-
-// setValidators sets ETag, Last-Modified and Cache-Control for info and
-// returns the normalized ETag.
-func (h *Handler) setValidators(hw *headerWriter, info storage.Info) string {
-	etag := normalizeETag(info.ETag)
-	if etag != "" {
-		hw.set("Etag", etag)
-	}
-	if !isZeroTime(info.ModTime) {
-		hw.set("Last-Modified", httpDate(info.ModTime))
-	}
-	if h.opts.CacheControl != "" {
-		hw.set("Cache-Control", h.opts.CacheControl)
-	}
-	return etag
-}
-
-// serveObject answers r for the object described by info. obj may be nil
-// for a HEAD answered from Stat alone (mode redirect): the content type then
-// comes from info and the extension only.
-//
-// With mayRetry, a read before the status line that fails with
-// [storage.ErrChanged] writes nothing and returns true: the caller opens
-// the object again. Otherwise it returns false, the response written.
-func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
-	hw := headerWriter{h: w.Header()}
-	useRange, done := h.preconditions(w, r, &hw, info)
-	if done {
-		return false
-	}
-	if info.Size < 0 {
-		h.serveStream(w, r, key, info, obj)
-		return false
-	}
-	failBeforeHeader := func(err error) bool {
-		if mayRetry && errors.Is(err, storage.ErrChanged) {
-			return true
-		}
-		h.fail(w, r, key, err)
-		return false
-	}
-
-	var ranges []rangeio.Range
-	if useRange {
-		var err error
-		ranges, err = rangeio.Parse(r.Header.Get("Range"), info.Size, h.opts.MaxRanges)
-		switch {
-		case errors.Is(err, rangeio.ErrUnsatisfiable):
-			hw.set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
-			writeStatus(w, r, http.StatusRequestedRangeNotSatisfiable)
-			return false
-		case err != nil:
-			h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: ignoring Range header, serving the whole object",
-				slog.String("key", key), slog.String("range", truncate(r.Header.Get("Range"), 200)), slog.Any("reason", err))
-			ranges = nil
-		}
-	}
-
-	ctype, err := h.contentType(key, info, obj)
-	if err != nil {
-		return failBeforeHeader(err)
-	}
-	hw.set("Accept-Ranges", "bytes")
-	hw.set("X-Content-Type-Options", "nosniff")
-	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
-	if activeContent(ctype) {
-		hw.set("Content-Security-Policy", sandboxCSP)
-	}
-
-	var m *rangeio.Multipart
-	off, n := int64(0), info.Size
-	if len(ranges) == 1 {
-		off, n = ranges[0].Start, ranges[0].Length
-	}
-	// A remote object's single span is requested before the status line,
-	// so that a store that fails or has a newer version answers with a
-	// proper status instead of a cut transfer.
-	var stream io.ReadCloser
-	if len(ranges) <= 1 && r.Method != http.MethodHead && obj != nil && n > 0 && fileOf(obj) == nil {
-		if rr, ok := obj.(rangeio.RangeReader); ok {
-			stream, err = rr.ReadRange(off, n)
-			if err != nil {
-				return failBeforeHeader(err)
-			}
-			defer stream.Close()
-		}
-	}
-	switch len(ranges) {
-	case 0:
-		hw.set("Content-Type", ctype)
-		hw.set("Content-Length", strconv.FormatInt(n, 10))
-		w.WriteHeader(http.StatusOK)
-	case 1:
-		hw.set("Content-Type", ctype)
-		hw.set("Content-Range", ranges[0].ContentRange(info.Size))
-		hw.set("Content-Length", strconv.FormatInt(n, 10))
-		w.WriteHeader(http.StatusPartialContent)
-	default:
-		m = rangeio.NewMultipart(ranges, info.Size, ctype)
-		hw.set("Content-Type", m.ContentType())
-		hw.set("Content-Length", strconv.FormatInt(m.Len(), 10))
-		w.WriteHeader(http.StatusPartialContent)
-	}
-	if r.Method == http.MethodHead || obj == nil {
-		return false
-	}
-	switch {
-	case m != nil:
-		_, err = m.Write(w, obj)
-	case stream != nil:
-		_, err = rangeio.CopyStream(w, stream, n)
-	default:
-		err = copyBody(w, obj, off, n)
-	}
-	if err != nil {
-		h.abort(r, key, err)
-	}
-	return false
-}
-
-// fileOf returns obj's local file (sent with sendfile), or nil.
-func fileOf(obj storage.Object) *os.File {
-	if fl, ok := obj.(storage.Filer); ok {
-		return fl.File()
-	}
-	return nil
-}
-
-// copyBody copies n bytes at off of obj to w. For a local file
-// ([storage.Filer]) it seeks the *os.File and copies through an
-// io.LimitedReader, the one shape net/http's response writer turns into
-// sendfile(2); the file belongs to this request's Object, so seeking it is
-// safe. Other objects go through [rangeio.CopyAt] and its pooled buffer.
-//
-// Before a sendfile copy the status line and headers are flushed: given a
-// response whose header is not yet written, net/http's ReadFrom first
-// reads 512 bytes of the body with read(2) to sniff a Content-Type, which
-// this handler always sets; flushing first spares that read and copy. A
-// freshly opened file is at offset 0, so the seek is skipped there.
-func copyBody(w io.Writer, obj storage.Object, off, n int64) error {
-	f := fileOf(obj)
-	if f == nil {
-		_, err := rangeio.CopyAt(w, obj, off, n)
-		return err
-	}
-	if off != 0 {
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return err
-		}
-	}
-	if fw, ok := w.(http.Flusher); ok {
-		fw.Flush()
-	}
-	written, err := io.Copy(w, &io.LimitedReader{R: f, N: n})
-	if err == nil && written < n {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-// abort ends a response whose status and headers (and maybe some of the
-// body) are already sent: it logs err and panics with
-// http.ErrAbortHandler, which net/http recovers silently by closing the
-// connection (HTTP/1) or resetting the stream (HTTP/2). The client sees a
-// truncated transfer, never a complete-looking short body.
-func (h *Handler) abort(r *http.Request, key string, err error) {
-	level := slog.LevelError
-	if r.Context().Err() != nil {
-		level = slog.LevelDebug // the client went away
-	}
-	h.log.LogAttrs(r.Context(), level, "media: aborting response after its headers were sent",
-		slog.String("key", key), slog.Any("err", err))
-	panic(http.ErrAbortHandler)
-}
-
-// writeNotModified answers 304: the validators and Cache-Control already
-// set stay, nothing describing a body does.
-func writeNotModified(w http.ResponseWriter) {
-	hdr := w.Header()
-	for _, k := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Disposition", "Content-Range"} {
-		delete(hdr, k)
-	}
-	w.WriteHeader(http.StatusNotModified)
-}
-
-// contentType returns the Content-Type of the object: the backend's when
-// it is specific, else the detected one (see [detectType]), remembered per
-// object version so that only the first request reads the object's head.
-// With obj nil (no bytes to read) or an unknown size, only the extension
-// is consulted.
-func (h *Handler) contentType(key string, info storage.Info, obj storage.Object) (string, error) {
-	if ct := infoType(info.ContentType); ct != "" {
-		return ct, nil
-	}
-	name := baseName(key)
-	if obj == nil || info.Size < 0 {
-		if ct := extType(name); ct != "" {
-			return ct, nil
-		}
-		return octetStream, nil
-	}
-	if info.Size == 0 {
-		return detectType(name, nil, true), nil
-	}
-	k := typeKey{key: key, etag: info.ETag, size: info.Size, mtime: info.ModTime.UnixNano()}
-	cacheable := info.ETag != "" || !isZeroTime(info.ModTime)
-	if cacheable {
-		if ct, ok := h.types.get(k); ok {
-			return ct, nil
-		}
-	}
-	head := make([]byte, min(sniffLen, info.Size))
-	nr, err := obj.ReadAt(head, 0)
-	if nr < len(head) && err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("media: reading the head of %q to detect its type: %w", key, err)
-	}
-	ct := detectType(name, head[:nr], int64(nr) >= info.Size || nr < len(head))
-	if cacheable {
-		h.types.put(k, ct)
-	}
-	return ct, nil
-}
-
-// serveStream sends an object of unknown length: no Content-Length, no
-// ranges, the body streamed from the object's io.Reader through a pooled
-// buffer. Objects that cannot be read sequentially get 501.
-//
-// It is deliberately minimal; growing files and generated archives will
-// extend it (flushing, trailers).
-func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object) {
-	var rd io.Reader
-	if obj != nil {
-		var ok bool
-		if rd, ok = obj.(io.Reader); !ok {
-			h.log.LogAttrs(r.Context(), slog.LevelError, "media: object of unknown size cannot be streamed (its Object is not an io.Reader)",
-				slog.String("key", key), slog.String("type", fmt.Sprintf("%T", obj)))
-			writeStatus(w, r, http.StatusNotImplemented)
-			return
-		}
-	}
-	ctype, _ := h.contentType(key, info, nil)
-	hw := headerWriter{h: w.Header()}
-	hw.set("Content-Type", ctype)
-	hw.set("X-Content-Type-Options", "nosniff")
-	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead || rd == nil {
-		return
-	}
-	bp := streamBufs.Get().(*[]byte)
-	defer streamBufs.Put(bp)
-	// Hide w's ReadFrom and rd's WriteTo so that io.CopyBuffer uses our
-	// buffer rather than allocating its own.
-	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{rd}, *bp); err != nil {
-		h.abort(r, key, err)
-	}
-}
-
-// streamBufs holds the *[]byte buffers of the chunked path.
-var streamBufs = sync.Pool{New: func() any {
-	b := make([]byte, 64<<10)
-	return &b
-}}
-
-// headerWriter sets response headers with values taken from one backing
-// array, so that the dozen headers of a response cost one allocation
-// rather than one each. Every value slice has capacity 1: a later Add (by
-// a middleware) copies instead of overwriting a neighbour. Keys must be in
-// canonical form.
-type headerWriter struct {
-	h    http.Header
-	vals []string
-}
-
-func (hw *headerWriter) set(key, value string) {
-	if len(hw.vals) == 0 {
-		hw.vals = make([]string, 12)
-	}
-	s := hw.vals[:1:1]
-	hw.vals = hw.vals[1:]
-	s[0] = value
-	hw.h[key] = s
-}
-
-// httpDate formats t for Last-Modified. Recent results are kept in a
-// small table indexed by the second, shared by all handlers: a hot file
-// (a player's burst of ranges) formats its date once.
-func httpDate(t time.Time) string {
-	sec := t.Unix()
-	slot := &httpDates[uint64(sec)%uint64(len(httpDates))]
-	if e := slot.Load(); e != nil && e.sec == sec {
-		return e.s
-	}
-	s := t.UTC().Format(http.TimeFormat)
-	slot.Store(&httpDateEntry{sec: sec, s: s})
-	return s
-}
-
-type httpDateEntry struct {
-	sec int64
-	s   string
-}
-
-var httpDates [256]atomic.Pointer[httpDateEntry]
-
-// validHeaderValue reports whether v may be sent as a header value: no
-// control characters (tab aside).
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// truncate shortens s to at most n bytes for logging.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
 var _ http.Handler = (*Handler)(nil)
-
-// preconditions sets the validators of info and evaluates the request's
-// conditional headers against them. done reports that the response (304 or
-// 412) is written; otherwise useRange says whether a Range header applies.
-func (h *Handler) preconditions(w http.ResponseWriter, r *http.Request, hw *headerWriter, info storage.Info) (useRange, done bool) {
-	etag := h.setValidators(hw, info)
-	v, useRange := evalPreconditions(r, etag, info.ModTime)
-	switch v {
-	case notModified:
-		writeNotModified(w)
-		return false, true
-	case preconditionFailed:
-		writeStatus(w, r, http.StatusPreconditionFailed)
-		return false, true
-	}
-	return useRange, false
-}

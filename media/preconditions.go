@@ -5,7 +5,52 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/rangeserve/rangeserve/storage"
 )
+
+// setValidators sets ETag, Last-Modified and Cache-Control for info and
+// returns the normalized ETag.
+func (h *Handler) setValidators(hw *headerWriter, info storage.Info) string {
+	etag := normalizeETag(info.ETag)
+	if etag != "" {
+		hw.set("Etag", etag)
+	}
+	if !isZeroTime(info.ModTime) {
+		hw.set("Last-Modified", httpDate(info.ModTime))
+	}
+	if h.opts.CacheControl != "" {
+		hw.set("Cache-Control", h.opts.CacheControl)
+	}
+	return etag
+}
+
+// writeNotModified answers 304: the validators and Cache-Control already
+// set stay, nothing describing a body does.
+func writeNotModified(w http.ResponseWriter) {
+	hdr := w.Header()
+	for _, k := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Disposition", "Content-Range"} {
+		delete(hdr, k)
+	}
+	w.WriteHeader(http.StatusNotModified)
+}
+
+// preconditions sets the validators of info and evaluates the request's
+// conditional headers against them. done reports that the response (304 or
+// 412) is written; otherwise useRange says whether a Range header applies.
+func (h *Handler) preconditions(w http.ResponseWriter, r *http.Request, hw *headerWriter, info storage.Info) (useRange, done bool) {
+	etag := h.setValidators(hw, info)
+	v, useRange := evalPreconditions(r, etag, info.ModTime)
+	switch v {
+	case notModified:
+		writeNotModified(w)
+		return false, true
+	case preconditionFailed:
+		writeStatus(w, r, http.StatusPreconditionFailed)
+		return false, true
+	}
+	return useRange, false
+}
 
 // condResult is the outcome of one precondition header: absent (or to be
 // ignored), true or false. The checks are ported from net/http's fs.go.

@@ -21,9 +21,27 @@ const (
 	DefaultCacheBytes = 256 << 20
 	// DefaultReadAhead is the read-ahead depth used when CacheConfig.ReadAhead == 0.
 	DefaultReadAhead = 2
+	// NoReadAhead, as CacheConfig.ReadAhead, turns read-ahead off.
+	NoReadAhead = -1
 	// DefaultMaxPrefetch is the global read-ahead concurrency used when
 	// CacheConfig.MaxPrefetch <= 0.
 	DefaultMaxPrefetch = 8
+)
+
+// Limits [CacheConfig.Validate] checks. NewCache itself accepts any
+// value (a library user may want a tiny cache in a test); configuration
+// from outside the program should be validated first.
+const (
+	// MinBlockSize and MaxBlockSize bound CacheConfig.BlockSize: smaller
+	// blocks cost a backend request per few KiB, larger ones read far
+	// more than a player asks for.
+	MinBlockSize = 4 << 10
+	MaxBlockSize = 64 << 20
+	// MinCacheBlocks is the fewest blocks CacheConfig.MaxBytes must hold,
+	// so that a reader's block and its read-ahead stay resident.
+	MinCacheBlocks = 4
+	// MaxReadAhead bounds CacheConfig.ReadAhead.
+	MaxReadAhead = 16
 )
 
 // fetchParallel bounds how many missing blocks one ReadAt call fetches at
@@ -53,8 +71,8 @@ type CacheConfig struct {
 	// ever resident: reads still coalesce but nothing is kept.
 	MaxBytes int64
 	// ReadAhead is how many blocks past the current one a sequential reader
-	// prefetches. 0 means the default (2); a negative value disables
-	// read-ahead.
+	// prefetches. 0 means [DefaultReadAhead]; [NoReadAhead] (or any
+	// negative value) turns read-ahead off.
 	ReadAhead int
 	// MaxPrefetch bounds the read-ahead goroutines running at once across
 	// the whole cache; a sequential read that finds them all busy skips its
@@ -66,6 +84,33 @@ type CacheConfig struct {
 	// written there. The caller opens it with [OpenDisk] and closes it
 	// after the cache's last use. Default nil: memory only.
 	Disk *DiskCache
+}
+
+// Validate reports whether c, once its zero fields take their defaults,
+// is within the limits above: BlockSize from [MinBlockSize] to
+// [MaxBlockSize], MaxBytes at least [MinCacheBlocks] blocks, ReadAhead up
+// to [MaxReadAhead] (or [NoReadAhead]), MaxPrefetch not negative. The
+// error names the field.
+func (c CacheConfig) Validate() error {
+	bs, max := c.BlockSize, c.MaxBytes
+	if bs == 0 {
+		bs = DefaultBlockSize
+	}
+	if max == 0 {
+		max = DefaultCacheBytes
+	}
+	switch {
+	case bs < MinBlockSize || bs > MaxBlockSize:
+		return fmt.Errorf("rangeio: BlockSize %d is out of range: use %d (4KiB) to %d (64MiB); 1MiB suits video", bs, MinBlockSize, MaxBlockSize)
+	case max < MinCacheBlocks*bs:
+		return fmt.Errorf("rangeio: MaxBytes %d holds fewer than %d blocks of %d bytes: raise it or lower BlockSize", max, MinCacheBlocks, bs)
+	case c.ReadAhead < NoReadAhead || c.ReadAhead > MaxReadAhead:
+		return fmt.Errorf("rangeio: ReadAhead %d is out of range: use 1 to %d blocks, NoReadAhead (%d) for none, 0 for the default (%d)",
+			c.ReadAhead, MaxReadAhead, NoReadAhead, DefaultReadAhead)
+	case c.MaxPrefetch < 0:
+		return fmt.Errorf("rangeio: MaxPrefetch %d is negative (0 means %d)", c.MaxPrefetch, DefaultMaxPrefetch)
+	}
+	return nil
 }
 
 // CacheStats is a snapshot of a [Cache]'s counters, for metrics. Counters

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,7 +161,7 @@ func TestBlockCacheBytes(t *testing.T) {
 		{"empty at 0", 0, 0},
 		{"empty at size", size, 0},
 	}
-	for _, readAhead := range []int{-1, 2} {
+	for _, readAhead := range []int{NoReadAhead, 2} {
 		c := NewCache(CacheConfig{BlockSize: bs, MaxBytes: 8 * bs, ReadAhead: readAhead})
 		o := &bcObject{data: data}
 		ra := c.Wrap("obj", size, o.at(context.Background()))
@@ -292,7 +293,7 @@ func TestBlockCacheVideoPattern(t *testing.T) {
 
 func TestBlockCacheCoalesce(t *testing.T) {
 	data := bcData(4, 4*mib)
-	c := NewCache(CacheConfig{BlockSize: mib, ReadAhead: -1})
+	c := NewCache(CacheConfig{BlockSize: mib, ReadAhead: NoReadAhead})
 	o := &bcObject{data: data}
 	gate := o.closeGate()
 	const n = 32
@@ -328,7 +329,7 @@ func TestBlockCacheCoalesce(t *testing.T) {
 func TestBlockCacheLeaderCancelled(t *testing.T) {
 	data := bcData(5, 2*mib)
 	size := int64(len(data))
-	c := NewCache(CacheConfig{BlockSize: mib, ReadAhead: -1})
+	c := NewCache(CacheConfig{BlockSize: mib, ReadAhead: NoReadAhead})
 	o := &bcObject{data: data}
 	gate := o.closeGate()
 
@@ -400,7 +401,7 @@ func TestBlockCacheMemoryCap(t *testing.T) {
 	const bs = 64 * kib
 	const maxBytes = 16 * bs
 	data := bcData(8, 160*bs) // 10 × MaxBytes
-	c := NewCache(CacheConfig{BlockSize: bs, MaxBytes: maxBytes, ReadAhead: -1})
+	c := NewCache(CacheConfig{BlockSize: bs, MaxBytes: maxBytes, ReadAhead: NoReadAhead})
 	o := &bcObject{data: data}
 	ra := c.Wrap("obj", int64(len(data)), o.at(context.Background()))
 	for i := range int64(160) {
@@ -623,7 +624,7 @@ func TestBlockCacheErrors(t *testing.T) {
 	const bs = 64 * kib
 	data := bcData(13, 8*bs)
 	size := int64(len(data))
-	c := NewCache(CacheConfig{BlockSize: bs, ReadAhead: -1})
+	c := NewCache(CacheConfig{BlockSize: bs, ReadAhead: NoReadAhead})
 	o := &bcObject{data: data}
 	ra := c.Wrap("obj", size, o.at(context.Background()))
 	errDown := errors.New("backend down")
@@ -666,7 +667,7 @@ func TestBlockCacheErrors(t *testing.T) {
 func TestBlockCacheSpanParallel(t *testing.T) {
 	const bs = 16 * kib
 	data := bcData(14, 20*bs)
-	c := NewCache(CacheConfig{BlockSize: bs, ReadAhead: -1})
+	c := NewCache(CacheConfig{BlockSize: bs, ReadAhead: NoReadAhead})
 	o := &bcObject{data: data, delay: 5 * time.Millisecond}
 	ra := c.Wrap("obj", int64(len(data)), o.at(context.Background()))
 	checkReadAt(t, ra, data, bs, 3*bs)       // blocks 1-3
@@ -735,5 +736,31 @@ func BenchmarkBlockCacheParallel(b *testing.B) {
 				b.Fatalf("%d backend reads, want 64 (all blocks warm)", s.BackendReads)
 			}
 		})
+	}
+}
+
+func TestCacheConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg     CacheConfig
+		mention string // "" for valid
+	}{
+		{CacheConfig{}, ""},
+		{CacheConfig{BlockSize: MinBlockSize, MaxBytes: MinCacheBlocks * MinBlockSize}, ""},
+		{CacheConfig{BlockSize: MaxBlockSize, MaxBytes: 1 << 30, ReadAhead: MaxReadAhead}, ""},
+		{CacheConfig{ReadAhead: NoReadAhead}, ""},
+		{CacheConfig{BlockSize: MinBlockSize - 1}, "BlockSize"},
+		{CacheConfig{BlockSize: MaxBlockSize + 1, MaxBytes: 1 << 40}, "BlockSize"},
+		{CacheConfig{MaxBytes: 3 * DefaultBlockSize}, "MaxBytes"},
+		{CacheConfig{BlockSize: 64 << 20}, ""}, // the default 256MiB holds exactly 4
+		{CacheConfig{BlockSize: 64 << 20, MaxBytes: 255 << 20}, "MaxBytes"},
+		{CacheConfig{ReadAhead: MaxReadAhead + 1}, "ReadAhead"},
+		{CacheConfig{ReadAhead: -2}, "ReadAhead"},
+		{CacheConfig{MaxPrefetch: -1}, "MaxPrefetch"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if tt.mention == "" && err != nil || tt.mention != "" && (err == nil || !strings.Contains(err.Error(), tt.mention)) {
+			t.Errorf("%+v.Validate() = %v, want an error naming %q", tt.cfg, err, tt.mention)
+		}
 	}
 }

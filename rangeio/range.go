@@ -60,14 +60,15 @@ var (
 // ask for one range at a time.
 const DefaultMaxRanges = 32
 
-// maxSpecs bounds the work Parse does on a hostile header: a header with
-// more range specs than this is refused with ErrTooMany before anything is
-// allocated or sorted. Empty list elements do not count.
-const maxSpecs = 1024
+// MaxSpecs bounds the work [Parse] does on a hostile header: a header with
+// more range specs than this is refused with [ErrTooMany] before anything
+// is allocated or sorted. Empty list elements do not count. A caller's
+// limit on ranges (Parse's maxRanges) above MaxSpecs never matters.
+const MaxSpecs = 1024
 
 // Parse parses the value of a Range header (RFC 9110 §14.1.1 and §14.2)
-// for a representation of size bytes and returns the ranges to send,
-// sorted by Start.
+// for a representation of size bytes and returns the ranges to send, in
+// the order in which they were requested (see below).
 //
 // The grammar accepted is the RFC's, with the laxity of net/http and
 // Apache: the unit "bytes" is matched case-insensitively; optional
@@ -89,9 +90,9 @@ const maxSpecs = 1024
 //     -0) → [ErrUnsatisfiable]: answer 416.
 //   - otherwise the unsatisfiable specs are dropped, last is clamped to
 //     size-1, a suffix longer than size means the whole representation, and
-//     the ranges are sorted and coalesced. If more than maxRanges remain,
-//     [ErrTooMany] (maxRanges <= 0 means [DefaultMaxRanges]; since at most
-//     1024 specs are accepted, values above 1024 never matter).
+//     the ranges are coalesced. If more than maxRanges remain, [ErrTooMany]
+//     (maxRanges <= 0 means [DefaultMaxRanges]; since at most [MaxSpecs]
+//     specs are accepted, values above it never matter).
 //
 // Coalescing merges ranges that overlap or are adjacent (one ends where
 // the next starts), as RFC 9110 §15.3.7.2 allows. Ranges separated by a gap,
@@ -100,12 +101,21 @@ const maxSpecs = 1024
 // could not predict which parts it gets and callers of this package expect
 // exactly "overlapping and adjacent".
 //
+// Order: the same section asks that the parts go out in the order in which
+// their range specs appeared in the header, "excluding those ranges that
+// were deemed unsatisfiable or that were coalesced into other ranges". So
+// the ranges keep the request's order, and a coalesced range takes the
+// place of the first of its specs that was requested: "bytes=8-,0-1,4-5"
+// gives 8-9, 0-1, 4-5, and "bytes=5-6,0-1,3-4" gives 3-6, 0-1.
+//
 // On success the result satisfies these invariants, which FuzzParse checks:
 // 1 <= len <= maxRanges; every range has Start >= 0, Length > 0 and
-// Start+Length <= size; the ranges are sorted by Start with a gap of at
-// least one byte between consecutive ones; so their total length never
-// exceeds size. A single range is returned in a slice of capacity 1 (one
-// allocation); the caller may modify the slice.
+// Start+Length <= size; any two ranges are at least one byte apart (none
+// overlaps or touches another), so their total length never exceeds size;
+// every satisfiable spec lies in exactly one range, each range is exactly
+// the union of the specs it holds, and the ranges are in the order of the
+// first spec of each. Parse allocates once: for a header with one
+// satisfiable spec, a slice of capacity 1. The caller may modify the slice.
 func Parse(header string, size int64, maxRanges int) ([]Range, error) {
 	if header == "" || size <= 0 {
 		return nil, nil
@@ -128,7 +138,7 @@ func Parse(header string, size int64, maxRanges int) ([]Range, error) {
 			continue
 		}
 		specs++
-		if specs > maxSpecs {
+		if specs > MaxSpecs {
 			return nil, ErrTooMany
 		}
 		_, ok, err := parseSpec(elem, size)
@@ -147,7 +157,12 @@ func Parse(header string, size int64, maxRanges int) ([]Range, error) {
 	}
 
 	// Pass 2: collect the satisfiable ranges; every spec is known valid.
-	ranges := make([]Range, 0, satisfiable)
+	// Several ranges get twice the room: coalesce uses the second half.
+	capacity := 1
+	if satisfiable > 1 {
+		capacity = 2 * satisfiable
+	}
+	ranges := make([]Range, 0, capacity)
 	for rest := set; rest != ""; {
 		var elem string
 		elem, rest = nextElem(rest)
@@ -284,26 +299,60 @@ func trimOWS(s string) string {
 	return s
 }
 
-// coalesce sorts ranges by Start and merges, in place, the ranges that
-// overlap or touch. The result has a gap of at least one byte between
-// consecutive ranges.
+// coalesce merges, in place, the ranges that overlap or touch, keeping the
+// order of the others: a merged range takes the place of the first of its
+// members. ranges, in request order, must have a capacity of at least
+// twice its length when it has two or more elements: the second half holds
+// the sort order. The result has at least one byte between any two ranges.
 func coalesce(ranges []Range) []Range {
-	if len(ranges) < 2 {
+	n := len(ranges)
+	if n < 2 {
 		return ranges
 	}
-	if !slices.IsSortedFunc(ranges, cmpStart) {
-		slices.SortFunc(ranges, cmpStart)
-	}
-	out := ranges[:1]
-	for _, r := range ranges[1:] {
-		last := &out[len(out)-1]
-		if r.Start <= last.End() {
-			if r.End() > last.End() {
-				last.Length = r.End() - last.Start
+	if slices.IsSortedFunc(ranges, cmpStart) {
+		// Request order is Start order (the usual case): merge in one
+		// pass; the first member of each group is also its earliest.
+		out := ranges[:1]
+		for _, r := range ranges[1:] {
+			last := &out[len(out)-1]
+			if r.Start <= last.End() {
+				if r.End() > last.End() {
+					last.Length = r.End() - last.Start
+				}
+				continue
 			}
-			continue
+			out = append(out, r)
 		}
-		out = append(out, r)
+		return out
+	}
+	// order[k].Start is the index (in ranges) of the k-th range by Start.
+	order := ranges[n : 2*n]
+	for i := range order {
+		order[i] = Range{Start: int64(i)}
+	}
+	slices.SortFunc(order, func(a, b Range) int { return cmpStart(ranges[a.Start], ranges[b.Start]) })
+	for k := 0; k < n; {
+		first := order[k].Start
+		g := ranges[first]
+		j := k + 1
+		for ; j < n && ranges[order[j].Start].Start <= g.End(); j++ {
+			i := order[j].Start
+			if r := ranges[i]; r.End() > g.End() {
+				g.Length = r.End() - g.Start
+			}
+			first = min(first, i)
+		}
+		for _, o := range order[k:j] {
+			ranges[o.Start].Length = 0 // merged away, unless first
+		}
+		ranges[first] = g
+		k = j
+	}
+	out := ranges[:0]
+	for _, r := range ranges[:n] {
+		if r.Length > 0 {
+			out = append(out, r)
+		}
 	}
 	return out
 }

@@ -25,8 +25,10 @@ type parseTest struct {
 //     ErrInvalid, and the caller ignores the header and serves 200.
 //   - empty: a size-0 object yields (nil, nil) before any syntax check,
 //     so the caller serves 200 (net/http reports an error for "foo").
-//   - coalesced: we sort and merge overlapping and adjacent ranges; net/http
-//     returns them as sent.
+//   - coalesced: we merge overlapping and adjacent ranges (the merged range
+//     takes the place of the first of them that was requested); net/http
+//     returns them as sent. Ranges that are not coalesced keep the order in
+//     which they were requested, as net/http keeps them.
 var stdlibParityTests = []parseTest{
 	{"", 0, nil, nil},
 	{"", 1000, nil, nil},
@@ -82,7 +84,26 @@ var rfc9110Tests = []parseTest{
 	{"bytes=500-600,601-999", 10000, []Range{{500, 500}}, nil},     // other valid forms of the second 500 bytes
 	{"bytes=500-700,601-999", 10000, []Range{{500, 500}}, nil},     // (coalesced into one range)
 	{"bytes=0-0,-1,0-0", 10000, []Range{{0, 1}, {9999, 1}}, nil},   // duplicate
-	{"bytes=9999-,0-0,-1", 10000, []Range{{0, 1}, {9999, 1}}, nil}, // same byte twice
+	{"bytes=9999-,0-0,-1", 10000, []Range{{9999, 1}, {0, 1}}, nil}, // same byte twice: coalesced where 9999- was asked
+}
+
+// orderTests check the order of RFC 9110 §15.3.7.2: the parts go out in
+// the order their range specs were requested, except those that were
+// unsatisfiable or coalesced into another range; a coalesced range takes
+// the place of the first of its specs that was requested.
+var orderTests = []parseTest{
+	{"bytes=8-,0-1,4-5", 10, []Range{{8, 2}, {0, 2}, {4, 2}}, nil},
+	{"bytes=-1,0-0", 10000, []Range{{9999, 1}, {0, 1}}, nil},
+	{"bytes=50-59,0-9,55-70,20-29", 100, []Range{{50, 21}, {0, 10}, {20, 10}}, nil},
+	{"bytes=20-29,0-9,55-70,50-59", 100, []Range{{20, 10}, {0, 10}, {50, 21}}, nil},
+	{"bytes=5-6,0-1,3-4", 10, []Range{{3, 4}, {0, 2}}, nil},    // 3-4 touches 5-6: merged where 5-6 was
+	{"bytes=20-29,0-9,10-19", 100, []Range{{0, 30}}, nil},      // a chain through the last spec
+	{"bytes=90-,0-9,-5", 100, []Range{{90, 10}, {0, 10}}, nil}, // -5 inside 90-
+	{"bytes=200-,50-59,0-9", 100, []Range{{50, 10}, {0, 10}}, nil},
+	{"bytes=7-7,5-5,3-3,1-1", 10, []Range{{7, 1}, {5, 1}, {3, 1}, {1, 1}}, nil},
+	{"bytes=7-7,5-5,3-3,1-1,0-9", 10, []Range{{0, 10}}, nil},
+	{"bytes=0-1,4-5,8-9", 10, []Range{{0, 2}, {4, 2}, {8, 2}}, nil},
+	{"bytes=4-5,0-1,4-5,0-1", 10, []Range{{4, 2}, {0, 2}}, nil},
 }
 
 // extraTests cover what net/http's table does not: units, whitespace,
@@ -146,9 +167,10 @@ var extraTests = []parseTest{
 	{"bytes=9-9", 10, []Range{{9, 1}}, nil},
 	{"bytes=-10", 10, []Range{{0, 10}}, nil},
 
-	// Coalescing: sorted; overlapping and adjacent merged; gaps kept.
+	// Coalescing: overlapping and adjacent merged; gaps kept; request
+	// order kept (see orderTests).
 	{"bytes=1-1,0-0", 10, []Range{{0, 2}}, nil},
-	{"bytes=8-,0-1,4-5", 10, []Range{{0, 2}, {4, 2}, {8, 2}}, nil},
+	{"bytes=8-,0-1,4-5", 10, []Range{{8, 2}, {0, 2}, {4, 2}}, nil},
 	{"bytes=0-0,2-2", 10, []Range{{0, 1}, {2, 1}}, nil},
 	{"bytes=0-5,1-2", 10, []Range{{0, 6}}, nil},
 	{"bytes=0-,0-,0-", 10, []Range{{0, 10}}, nil},
@@ -182,8 +204,11 @@ func runParseTests(t *testing.T, tests []parseTest) {
 func TestParseStdlibParity(t *testing.T) { runParseTests(t, stdlibParityTests) }
 func TestParseRFC9110(t *testing.T)      { runParseTests(t, rfc9110Tests) }
 func TestParseExtra(t *testing.T)        { runParseTests(t, extraTests) }
+func TestParseOrder(t *testing.T)        { runParseTests(t, orderTests) }
 
-// checkInvariants asserts what Parse promises on success.
+// checkInvariants asserts what Parse promises on success: the bounds and
+// count of the ranges, at least one byte between any two of them, and the
+// relation to the header's specs (see checkSpecs).
 func checkInvariants(t *testing.T, header string, size int64, maxRanges int, got []Range) {
 	t.Helper()
 	if got == nil {
@@ -203,13 +228,95 @@ func checkInvariants(t *testing.T, header string, size int64, maxRanges int, got
 		if r.Start < 0 || r.Length <= 0 || r.Length > size-r.Start {
 			t.Errorf("Parse(%q, %d)[%d] = %v: out of bounds", header, size, i, r)
 		}
-		if i > 0 && r.Start <= got[i-1].Start+got[i-1].Length {
-			t.Errorf("Parse(%q, %d)[%d] = %v after %v: not sorted, or overlapping or adjacent", header, size, i, r, got[i-1])
-		}
 		total += r.Length
+	}
+	sorted := slices.Clone(got)
+	slices.SortFunc(sorted, cmpStart)
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].Start <= sorted[i-1].End() {
+			t.Errorf("Parse(%q, %d): %v and %v overlap or touch", header, size, sorted[i-1], sorted[i])
+		}
 	}
 	if total > size || total <= 0 {
 		t.Errorf("Parse(%q, %d): total length %d, want 1..%d", header, size, total, size)
+	}
+	checkSpecs(t, header, size, got)
+}
+
+// checkSpecs relates Parse's result to the specs of header, parsed again
+// one by one: every satisfiable spec lies inside exactly one returned
+// range; each returned range is exactly the union of the specs inside it
+// (no byte was added); and the ranges are in the order in which the first
+// spec of each was requested (RFC 9110 §15.3.7.2).
+func checkSpecs(t *testing.T, header string, size int64, got []Range) {
+	t.Helper()
+	set, err := rangeSet(header)
+	if err != nil {
+		t.Errorf("Parse(%q, %d) succeeded but rangeSet fails: %v", header, size, err)
+		return
+	}
+	first := make([]int, len(got)) // index of the first spec inside each range
+	members := make([][]Range, len(got))
+	for i := range first {
+		first[i] = -1
+	}
+	idx := 0
+	for rest := set; rest != ""; {
+		var elem string
+		elem, rest = nextElem(rest)
+		if elem == "" {
+			continue
+		}
+		r, ok, err := parseSpec(elem, size)
+		if err != nil {
+			t.Errorf("Parse(%q, %d) succeeded but spec %q fails: %v", header, size, elem, err)
+			return
+		}
+		if !ok {
+			continue
+		}
+		in := -1
+		for j, g := range got {
+			if r.Start >= g.Start && r.End() <= g.End() {
+				if in >= 0 {
+					t.Errorf("Parse(%q, %d): spec %q lies in %v and %v", header, size, elem, got[in], g)
+				}
+				in = j
+			}
+		}
+		if in < 0 {
+			t.Errorf("Parse(%q, %d) = %v: spec %q (%v) is in no range", header, size, got, elem, r)
+			return
+		}
+		if first[in] < 0 {
+			first[in] = idx
+		}
+		members[in] = append(members[in], r)
+		idx++
+	}
+	for i, g := range got {
+		if first[i] < 0 {
+			t.Errorf("Parse(%q, %d): range %v holds no spec", header, size, g)
+			return
+		}
+		if i > 0 && first[i] < first[i-1] {
+			t.Errorf("Parse(%q, %d) = %v: range %d was asked before range %d (spec %d < %d)", header, size, got, i, i-1, first[i], first[i-1])
+		}
+		ms := members[i]
+		slices.SortFunc(ms, cmpStart)
+		end := ms[0].Start
+		if end != g.Start {
+			t.Errorf("Parse(%q, %d): range %v starts before its first spec %v", header, size, g, ms[0])
+		}
+		for _, m := range ms {
+			if m.Start > end {
+				t.Errorf("Parse(%q, %d): range %v has a gap before %v that no spec asked for", header, size, g, m)
+			}
+			end = max(end, m.End())
+		}
+		if end != g.End() {
+			t.Errorf("Parse(%q, %d): range %v ends at %d, its specs at %d", header, size, g, g.End(), end)
+		}
 	}
 }
 
@@ -267,7 +374,7 @@ func TestParseMaxRanges(t *testing.T) {
 			t.Errorf("Parse(%q, %d, %d): %d ranges, want %d", name, tt.size, tt.maxRanges, len(got), tt.wantN)
 		}
 		if err == nil {
-			checkInvariants(t, name, tt.size, tt.maxRanges, got)
+			checkInvariants(t, tt.header, tt.size, tt.maxRanges, got)
 		}
 	}
 }
@@ -327,7 +434,7 @@ func TestParseAmplification(t *testing.T) {
 			t.Errorf("%s: %d ranges, %d bytes; want %d ranges, %d bytes", tt.name, len(got), total, tt.wantN, tt.wantTotal)
 		}
 		if err == nil {
-			checkInvariants(t, tt.name, size, 0, got)
+			checkInvariants(t, tt.header, size, 0, got)
 		}
 	}
 }
@@ -378,7 +485,7 @@ func TestContentRange(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, tests := range [][]parseTest{stdlibParityTests, rfc9110Tests, extraTests} {
+	for _, tests := range [][]parseTest{stdlibParityTests, rfc9110Tests, extraTests, orderTests} {
 		for _, tt := range tests {
 			f.Add(tt.header, tt.size)
 		}

@@ -41,8 +41,9 @@ const maxDecodes = 3
 // literal, so names such as "100%" and "50%off" are valid keys.
 //
 // On success the key is a fixed point: CleanKey(key) returns key. The empty
-// key (the mount's root) is valid. Hidden files ("." prefixes) are a
-// backend's policy, not checked here.
+// key (the mount's root) is valid. Hidden names (segments starting with
+// ".") are valid keys: serving them is the HTTP layer's policy, not
+// checked here.
 func CleanKey(p string) (string, error) {
 	if len(p) > MaxKeyLen {
 		return "", ErrInvalidKey

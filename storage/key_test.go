@@ -30,7 +30,7 @@ func TestCleanKey(t *testing.T) {
 		{"100%25", "100%25"}, // decodes once more to "100%": harmless
 		{"a%20b", "a%20b"},
 		{"...", "..."},
-		{".hidden", ".hidden"}, // hidden files are a backend's policy
+		{".hidden", ".hidden"}, // serving hidden names is the HTTP layer's policy
 		{"a/.b/c", "a/.b/c"},
 		{"..a", "..a"},
 		{"a..", "a.."},

@@ -63,11 +63,21 @@ type Lister interface {
 }
 
 // Presigner is implemented by backends that can mint a time-limited URL a
-// client may GET directly. params carries response overrides such as
+// client may GET directly. ttl is between [MinPresignTTL] and
+// [MaxPresignTTL]; params carries response overrides such as
 // "response-content-type" and "response-content-disposition".
 type Presigner interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration, params url.Values) (*url.URL, error)
 }
+
+// Bounds of a presigned URL's lifetime, those of S3's signature version 4
+// (X-Amz-Expires is a whole number of seconds, at most 7 days). They are
+// written here once, for the backends that presign and the HTTP layer
+// that asks them to.
+const (
+	MinPresignTTL = time.Second
+	MaxPresignTTL = 7 * 24 * time.Hour
+)
 
 // Filer is implemented by objects backed by a local file. The HTTP layer
 // copies from the returned *os.File (through an io.LimitedReader at most)

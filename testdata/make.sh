@@ -26,6 +26,17 @@ det=(-map_metadata -1 -fflags +bitexact -flags:v +bitexact -flags:a +bitexact)
 	-c:a aac -b:a 64k -ac 2 \
 	-shortest -movflags +faststart "${det[@]}" video.mp4
 
+# moov-at-end.mp4: 5 s H.264 + AAC written WITHOUT -movflags +faststart, so
+# the moov atom follows the media data (atoms: ftyp, free, mdat, moov), as
+# phones and screen recorders write it: the virtual faststart fixture.
+"${ff[@]}" \
+	-f lavfi -i "testsrc2=size=320x180:rate=25:duration=5" \
+	-f lavfi -i "sine=frequency=440:sample_rate=44100:duration=5" \
+	-c:v libx264 -profile:v baseline -level 3.0 -pix_fmt yuv420p -preset medium -crf 30 \
+	-g 50 -threads 1 -x264-params "threads=1" \
+	-c:a aac -b:a 64k -ac 2 \
+	-shortest "${det[@]}" moov-at-end.mp4
+
 # A second, 2 s clip with a non-ASCII name (accented letter, a character
 # outside the BMP that needs 4 UTF-8 bytes, and spaces).
 "${ff[@]}" \

@@ -21,11 +21,13 @@ const (
 	testSecret      = "0123456789abcdef0123456789abcdef-test-only"
 	testReaderToken = "reader-token-for-tests"
 	testAdminToken  = "admin-token-for-tests"
+	testNarrowToken = "narrow-admin-token-for-tests"
 )
 
 func tokenHash(tok string) string { s := sha256.Sum256([]byte(tok)); return hex.EncodeToString(s[:]) }
 
-// authConfig has a mount per policy, all on the repository's testdata.
+// authConfig has a mount per policy, all on the repository's testdata,
+// which nested_in acknowledges.
 func authConfig(t *testing.T, grace string) string {
 	return fmt.Sprintf(`
 auth:
@@ -36,13 +38,14 @@ auth:
   max_grace: 12h
   tokens:
     - {name: reader, sha256: %s, mounts: [/tok/]}
-    - {name: admin, sha256: %s, mounts: [/tok/, /either/], admin: true}
+    - {name: admin, sha256: %s, mounts: [/tok/, /either/], admin: true, links: [/signed/, /either/, /tok/, /pub/], max_link_ttl: 48h}
+    - {name: narrow, sha256: %s, mounts: [/tok/], admin: true, links: [/tok/, /signed/docs/]}
 mounts:
   - {prefix: /pub/, backend: local, root: %q, auth: public}
-  - {prefix: /signed/, backend: local, root: %q, auth: signed}
-  - {prefix: /tok/, backend: local, root: %q, auth: token}
-  - {prefix: /either/, backend: local, root: %q, auth: signed-or-token}
-`, testSecret, grace, tokenHash(testReaderToken), tokenHash(testAdminToken),
+  - {prefix: /signed/, backend: local, root: %q, auth: signed, nested_in: [/pub/, /tok/, /either/]}
+  - {prefix: /tok/, backend: local, root: %q, auth: token, nested_in: [/pub/, /signed/, /either/]}
+  - {prefix: /either/, backend: local, root: %q, auth: signed-or-token, nested_in: [/pub/]}
+`, testSecret, grace, tokenHash(testReaderToken), tokenHash(testAdminToken), tokenHash(testNarrowToken),
 		repoTestdata(t), repoTestdata(t), repoTestdata(t), repoTestdata(t))
 }
 
@@ -260,6 +263,37 @@ func TestLinksAPI(t *testing.T) {
 	}
 	if r := post(testAdminToken, `{`); r.StatusCode != 400 {
 		t.Errorf("bad JSON: %d, want 400", r.StatusCode)
+	}
+	// An admin token mints links only where it may.
+	for _, c := range []struct {
+		name, tok, body string
+		status          int
+	}{
+		{"token for /tok/ on /signed/", testNarrowToken, body, 403},
+		{"token for /tok/ on /signed/, scope", testNarrowToken, `{"mount":"/signed/","scope":"movies","ttl":"1h"}`, 403},
+		{"links /signed/docs/: a key in it", testNarrowToken, `{"mount":"/signed/","key":"docs/notes.txt","ttl":"1h"}`, 200},
+		{"links /signed/docs/: the folder", testNarrowToken, `{"mount":"/signed/","scope":"docs/","ttl":"1h"}`, 200},
+		{"links /signed/docs/: a key in its scope", testNarrowToken, `{"mount":"/signed/","key":"docs/notes.txt","scope":"docs","ttl":"1h"}`, 200},
+		{"links /signed/docs/: sibling", testNarrowToken, `{"mount":"/signed/","key":"docsx/a","ttl":"1h"}`, 403},
+		{"links /signed/docs/: traversal", testNarrowToken, `{"mount":"/signed/","key":"docs/../hello.txt","ttl":"1h"}`, 400},
+		{"reader token", testReaderToken, body, 403},
+		{"token mount takes no links", testAdminToken, `{"mount":"/tok/","key":"hello.txt","ttl":"1h"}`, 400},
+		{"public mount takes no links", testAdminToken, `{"mount":"/pub/","key":"hello.txt","ttl":"1h"}`, 400},
+		{"beyond the token's max_link_ttl", testAdminToken, `{"mount":"/signed/","key":"hello.txt","ttl":"49h"}`, 400},
+		{"within the token's max_link_ttl", testAdminToken, `{"mount":"/signed/","key":"hello.txt","ttl":"48h"}`, 200},
+		{"default max_link_ttl is 7 days", testNarrowToken, `{"mount":"/signed/","key":"docs/notes.txt","ttl":"169h"}`, 400},
+		{"unknown mount", testAdminToken, `{"mount":"/nope/","key":"hello.txt","ttl":"1h"}`, 403},
+	} {
+		if r := post(c.tok, c.body); r.StatusCode != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, r.StatusCode, r.Body, c.status)
+		}
+	}
+	// GET is not allowed, and says what is (RFC 9110 §15.5.6).
+	if r := get(t, srv.URL+"/api/links", map[string]string{"Authorization": "Bearer " + testAdminToken}); r.StatusCode != 405 || r.Header.Get("Allow") != "POST" {
+		t.Errorf("GET /api/links: %d Allow=%q, want 405 with Allow: POST", r.StatusCode, r.Header.Get("Allow"))
+	}
+	if r := do(t, "POST", srv.URL+"/api/healthz", nil); r.StatusCode != 405 || r.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /api/healthz: %d Allow=%q, want 405 with Allow: GET, HEAD", r.StatusCode, r.Header.Get("Allow"))
 	}
 	r := post(testAdminToken, body)
 	if r.StatusCode != 200 {

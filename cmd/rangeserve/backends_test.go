@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/rangeserve/rangeserve/storage"
 	"io"
 	"log/slog"
 	"mime"
@@ -20,21 +19,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rangeserve/rangeserve/accesslog"
 	"github.com/rangeserve/rangeserve/internal/testenv"
+	"github.com/rangeserve/rangeserve/storage"
 )
 
 // startApp builds the server in-process from a config document and serves
 // it with httptest on loopback.
 func startApp(t *testing.T, config string) (*httptest.Server, *app, *syncBuffer) {
 	t.Helper()
-	cfg, err := parseConfig("test.yaml", []byte(config))
+	cfg, err := parseConfig("test.yaml", ".", []byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.dir = "."
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := newApp(context.Background(), cfg, log, &accessSink{w: logs})
+	a, err := newApp(context.Background(), cfg, log, &accesslog.Sink{W: logs})
 	if err != nil {
 		t.Fatal(err)
 	}

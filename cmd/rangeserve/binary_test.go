@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rangeserve/rangeserve/accesslog"
 	"github.com/rangeserve/rangeserve/internal/testenv"
 )
 
@@ -83,9 +84,9 @@ func (s *syncBuffer) String() string {
 
 // loggedLines returns the process's log once the access lines of the
 // requests made so far have been written: they are batched for up to
-// logFlushEvery.
+// accesslog.FlushEvery.
 func (p *proc) loggedLines() string {
-	time.Sleep(logFlushEvery + 150*time.Millisecond)
+	time.Sleep(accesslog.FlushEvery + 150*time.Millisecond)
 	return p.logs.String()
 }
 

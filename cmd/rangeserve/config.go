@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +15,12 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rangeserve/rangeserve/auth"
+	"github.com/rangeserve/rangeserve/media"
+	"github.com/rangeserve/rangeserve/rangeio"
+	"github.com/rangeserve/rangeserve/storage/local"
+	"github.com/rangeserve/rangeserve/storage/s3"
 )
 
 // Config is the whole of config.yaml. Field comments give each default.
@@ -34,6 +41,9 @@ type Config struct {
 
 	// dir is the directory relative paths are resolved against.
 	dir string
+	// doc is the parsed document, to tell keys set to zero from keys
+	// left out, and to find their lines.
+	doc *yaml.Node
 }
 
 // LogConfig configures the process log.
@@ -46,14 +56,26 @@ type LogConfig struct {
 	Access *bool `yaml:"access"`
 }
 
+// goHeaderSlack is what net/http adds to Server.MaxHeaderBytes before it
+// answers 431: it reads at most MaxHeaderBytes + 4096 bytes of request
+// line and headers (Server.initialReadLimitSize, "bufio slop"). rangeserve
+// subtracts it, so that server.max_header_bytes is the limit as written.
+const goHeaderSlack = 4096
+
+// minHeaderBytes is the smallest server.max_header_bytes: what remains
+// for net/http after goHeaderSlack must not be 0, which it reads as its
+// 1 MB default.
+const minHeaderBytes = 8 << 10
+
 // ServerConfig holds HTTP server limits.
 type ServerConfig struct {
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 120s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// MaxHeaderBytes bounds request headers; larger ones get 431.
-	// Default 64KiB.
+	// MaxHeaderBytes bounds the request line and headers together, as
+	// sent: a request whose head is larger gets 431. Default 64KiB; at
+	// least 8KiB.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
 	// ShutdownTimeout is how long SIGINT/SIGTERM waits for requests in
 	// flight before closing connections. Default 30s.
@@ -78,13 +100,95 @@ type ServerConfig struct {
 
 // CacheConfig is the block cache in front of remote objects.
 type CacheConfig struct {
-	// BlockSize is the unit of backend reads. Default 1MiB.
+	// BlockSize is the unit the cache keeps and fetches (runs of missing
+	// blocks go in one request). Default 64KiB (rangeio.DefaultBlockSize).
 	BlockSize ByteSize `yaml:"block_size"`
-	// MaxBytes caps the memory all cached blocks use. Default 256MiB.
+	// MaxBytes caps the memory all cached blocks use. Default 256MiB
+	// (rangeio.DefaultCacheBytes).
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	// ReadAhead is how many blocks to prefetch for a sequential reader.
-	// Default 2.
+	// Default 2 (rangeio.DefaultReadAhead); 0 turns read-ahead off.
 	ReadAhead *int `yaml:"read_ahead"`
+	// Disk is a local-disk tier under the memory cache: blocks fetched
+	// from s3 are kept in files there (checked by CRC-32C, pinned to the
+	// object's ETag, kept across restarts), so that a popular object is
+	// read from this host's disk after its first reader. Default none.
+	Disk DiskCacheConfig `yaml:"disk"`
+}
+
+// DiskCacheConfig is cache.disk (rangeio.DiskConfig).
+type DiskCacheConfig struct {
+	// Dir is the directory of the files (relative paths are resolved
+	// against the configuration file's directory). Default none: no disk
+	// tier.
+	Dir string `yaml:"dir"`
+	// MaxBytes caps the files; the least recently used objects go first.
+	// Default 10GiB (rangeio.DefaultDiskBytes).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// OpenFilesConfig is a local mount's open-file cache
+// (storage/local.CacheOptions), what nginx calls open_file_cache.
+type OpenFilesConfig struct {
+	// Max is the most files kept open (and idle descriptors kept).
+	// Default 1000 (local.DefaultCacheFiles); 0 turns the cache off.
+	Max *int `yaml:"max"`
+	// Valid is how long a cached file is served without looking its name
+	// up again: a file replaced within it is served as the old version
+	// (old ETag, old bytes) until then. Default 0s: the name is looked up
+	// on every request.
+	Valid time.Duration `yaml:"valid"`
+	// MemoryFileSize is the largest file kept in memory. Default 64KiB
+	// (local.DefaultMemoryFileSize); 0 keeps none.
+	MemoryFileSize *ByteSize `yaml:"memory_file_size"`
+	// MemoryBytes caps the memory of those files. Default 32MiB
+	// (local.DefaultMemoryBytes).
+	MemoryBytes ByteSize `yaml:"memory_bytes"`
+}
+
+// localCache maps a local mount's open_files section onto
+// local.CacheOptions: max: 0 is local.NoCache, memory_file_size: 0 is
+// local.NoMemoryFiles.
+func (o *OpenFilesConfig) localCache() local.CacheOptions {
+	if o == nil {
+		return local.CacheOptions{}
+	}
+	c := local.CacheOptions{Valid: o.Valid, MemoryBytes: int64(o.MemoryBytes)}
+	if o.Max != nil {
+		c.Files = *o.Max
+		if c.Files == 0 {
+			c.Files = local.NoCache
+		}
+	}
+	if o.MemoryFileSize != nil {
+		c.MemoryFileSize = int64(*o.MemoryFileSize)
+		if c.MemoryFileSize == 0 {
+			c.MemoryFileSize = local.NoMemoryFiles
+		}
+	}
+	return c
+}
+
+// options maps the cache section onto rangeio's: a key left out is 0,
+// rangeio's default; read_ahead: 0 is rangeio's off (a negative value).
+func (c CacheConfig) options() rangeio.CacheConfig {
+	o := rangeio.CacheConfig{BlockSize: int64(c.BlockSize), MaxBytes: int64(c.MaxBytes)}
+	if c.ReadAhead != nil {
+		o.ReadAhead = *c.ReadAhead
+		if o.ReadAhead == 0 {
+			o.ReadAhead = rangeio.NoReadAhead
+		}
+	}
+	return o
+}
+
+// maxBytes is the memory the cache will use, for the default of
+// server.memory_limit.
+func (c CacheConfig) maxBytes() int64 {
+	if c.MaxBytes == 0 {
+		return rangeio.DefaultCacheBytes
+	}
+	return int64(c.MaxBytes)
 }
 
 // AuthConfig holds credentials for signed and token mounts.
@@ -92,14 +196,17 @@ type AuthConfig struct {
 	// Keys sign and verify share links. The first key signs; the others
 	// only verify, so that keys can rotate.
 	Keys []SigningKey `yaml:"keys"`
-	// ClockSkew is how far past expiry a link is still accepted. Default 30s.
+	// ClockSkew is how far past expiry a link is still accepted. Default
+	// 30s (auth.DefaultSkew); 0s accepts nothing past expiry; at most 10m.
 	ClockSkew time.Duration `yaml:"clock_skew"`
 	// PlaybackGrace keeps a playback started with a valid link working
 	// after the link expires, through a cookie scoped to that one file
-	// that each request renews. Default 2h; 0s disables it.
-	PlaybackGrace *time.Duration `yaml:"playback_grace"`
+	// that each request renews. Default 2h (auth.DefaultGrace); 0s turns
+	// it off.
+	PlaybackGrace time.Duration `yaml:"playback_grace"`
 	// MaxGrace is the hard limit past a link's expiry that no renewal
-	// crosses. Default 12h.
+	// crosses. Default 12h (auth.DefaultMaxGrace); 0s allows nothing past
+	// expiry, which needs playback_grace: 0s too.
 	MaxGrace time.Duration `yaml:"max_grace"`
 	// Tokens are bearer tokens, stored as the SHA-256 of the token.
 	Tokens []TokenConfig `yaml:"tokens"`
@@ -131,6 +238,13 @@ type TokenConfig struct {
 	Mounts []string `yaml:"mounts"`
 	// Admin allows the admin API (POST /api/links).
 	Admin bool `yaml:"admin"`
+	// Links are the URL prefixes (mount, optionally followed by a key
+	// prefix) an admin token may mint links for with POST /api/links, on
+	// signed and signed-or-token mounts. Default none.
+	Links []string `yaml:"links"`
+	// MaxLinkTTL is the longest lifetime of a link this admin token
+	// mints. Default 168h (7 days, auth.DefaultMaxLinkTTL).
+	MaxLinkTTL time.Duration `yaml:"max_link_ttl"`
 }
 
 // Mount maps a URL prefix to a storage backend.
@@ -144,6 +258,9 @@ type Mount struct {
 	// FollowSymlinks lets a local mount follow symlinks that leave Root.
 	// Default false.
 	FollowSymlinks bool `yaml:"follow_symlinks"`
+	// OpenFiles configures a local mount's open-file cache. Default: on,
+	// with local's defaults.
+	OpenFiles *OpenFilesConfig `yaml:"open_files"`
 	// AllowHidden serves keys with a segment that starts with a dot
 	// (.env, .git/config), on every backend. Default false.
 	AllowHidden bool `yaml:"allow_hidden"`
@@ -152,16 +269,30 @@ type Mount struct {
 	// Auth is the policy: public, signed, token or signed-or-token.
 	// Required: a mount must say who may read it.
 	Auth string `yaml:"auth"`
-	// Mode is serve (default), x-accel, x-sendfile or redirect (s3 only).
+	// Mode is serve (default), x-accel, x-sendfile (local only) or
+	// redirect (s3 only).
 	Mode string `yaml:"mode"`
 	// CacheControl is sent on every successful response. Default none.
 	CacheControl string `yaml:"cache_control"`
-	// MaxRanges caps the ranges of one request, after coalescing. Default 32.
+	// MaxRanges caps the ranges of one request, after coalescing; a
+	// request for more gets the whole file. Default 32
+	// (rangeio.DefaultMaxRanges).
 	MaxRanges int `yaml:"max_ranges"`
+	// Faststart is on or off: serve MP4/MOV/M4A/M4V files whose moov
+	// follows the media data as virtual faststart files (moov first;
+	// ?original=1 gets the stored bytes). Default on in mode serve, off in
+	// x-accel and x-sendfile (where on makes rangeserve serve those files
+	// itself); mode redirect refuses on.
+	Faststart string `yaml:"faststart"`
 	// XAccel configures mode x-accel.
 	XAccel XAccelConfig `yaml:"x_accel"`
+	// NestedIn lists the prefixes of the mounts (as written there, such
+	// as /media/) whose root holds this mount's files and whose policy is
+	// weaker: start-up refuses such a layout unless it is listed here.
+	NestedIn []string `yaml:"nested_in"`
 	// RedirectTTL is the lifetime of presigned URLs in mode redirect.
-	// Default 15m, at most 168h (7 days).
+	// Default media.DefaultRedirectTTL; at most 168h (7 days). A presigned
+	// URL never outlives the share link that authorized the request.
 	RedirectTTL time.Duration `yaml:"redirect_ttl"`
 }
 
@@ -185,7 +316,7 @@ type S3Config struct {
 	Prefix string `yaml:"prefix"`
 	// Region, if the store needs one. Default none (auto).
 	Region string `yaml:"region"`
-	// TLS uses https. Default true.
+	// TLS uses https. Default true (s3.Options.DisableTLS false).
 	TLS *bool `yaml:"tls"`
 	// PathStyle forces path-style requests (MinIO). Default false (auto).
 	PathStyle bool `yaml:"path_style"`
@@ -197,7 +328,8 @@ type S3Config struct {
 	// forms.
 	AccessKey string `yaml:"access_key"`
 	SecretKey string `yaml:"secret_key"`
-	// Timeout bounds each backend request. Default 30s.
+	// Timeout bounds each backend request. Default 30s
+	// (s3.DefaultTimeout).
 	Timeout time.Duration `yaml:"timeout"`
 	// Cache puts the shared block cache in front of this mount.
 	// Default true.
@@ -206,9 +338,9 @@ type S3Config struct {
 	// one HEAD serves later requests, so that a player's burst of ranges
 	// does not cost a HEAD each. A replaced object is served as its old
 	// version for at most that long, never mixed: reads stay pinned to
-	// the ETag, and a refused one makes rangeserve ask again. Default 1s;
-	// 0s asks on every request.
-	StatTTL *time.Duration `yaml:"stat_ttl"`
+	// the ETag, and a refused one makes rangeserve ask again. Default 1s
+	// (s3.DefaultStatTTL); 0s asks on every request; at most 1h.
+	StatTTL time.Duration `yaml:"stat_ttl"`
 }
 
 // ByteSize is a size in bytes written as a number or with a unit:
@@ -289,26 +421,26 @@ func loadConfig(file string, embedded []byte) (*Config, string, error) {
 			data, name = embedded, "config.yaml (compiled-in default)"
 		}
 	}
-	cfg, err := parseConfig(name, data)
+	cfg, err := parseConfig(name, dir, data)
 	if err != nil {
 		return nil, name, err
 	}
-	cfg.dir = dir
 	return cfg, name, nil
 }
 
-// parseConfig decodes and validates a config. Unknown keys are errors, so
-// a typo does not silently fall back to a default.
-func parseConfig(name string, data []byte) (*Config, error) {
+// parseConfig decodes and validates a config read from the file name in
+// the directory dir, against which relative roots are resolved. Unknown
+// keys are errors, so a typo does not silently fall back to a default.
+func parseConfig(name, dir string, data []byte) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, errEOF) || strings.Contains(err.Error(), "EOF") {
+		if errors.Is(err, io.EOF) {
 			return nil, &configError{file: name, msg: "the file is empty: it needs at least one entry under mounts"}
 		}
 		return nil, fmt.Errorf("%s: %w", name, yamlErr(err))
 	}
-	var cfg Config
+	cfg := Config{dir: dir, doc: &root}
 	dec = yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
@@ -325,8 +457,6 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	return &cfg, nil
 }
 
-var errEOF = errors.New("EOF")
-
 // yamlErr makes the YAML library's errors read as one line.
 func yamlErr(err error) error {
 	var te *yaml.TypeError
@@ -339,7 +469,18 @@ func yamlErr(err error) error {
 // lineOf finds the line of a key path such as "mounts[1].auth" in the
 // document, or of its nearest existing parent.
 func lineOf(doc *yaml.Node, path string) int {
+	line, _ := findKey(doc, path)
+	return line
+}
+
+// findKey finds a key path such as "mounts[1].auth" in the document and
+// returns its line and whether it is there; when it is not, the line is
+// that of its nearest existing parent.
+func findKey(doc *yaml.Node, path string) (int, bool) {
 	n := doc
+	if n == nil {
+		return 0, false
+	}
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
@@ -352,7 +493,7 @@ func lineOf(doc *yaml.Node, path string) int {
 		}
 		if name != "" {
 			if n.Kind != yaml.MappingNode {
-				return line
+				return line, false
 			}
 			var next *yaml.Node
 			for i := 0; i+1 < len(n.Content); i += 2 {
@@ -363,29 +504,42 @@ func lineOf(doc *yaml.Node, path string) int {
 				}
 			}
 			if next == nil {
-				return line
+				return line, false
 			}
 			n = next
 		}
 		if idx >= 0 {
 			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
+				return line, false
 			}
 			n = n.Content[idx]
 			line = n.Line
 		}
 	}
-	return line
+	return line, true
+}
+
+// set reports whether the config file spells out the key path: a zero
+// value there was written, not left to the default.
+func (c *Config) set(path string) bool {
+	_, ok := findKey(c.doc, path)
+	return ok
+}
+
+// zeroRefused returns an error for a key set to zero where zero cannot
+// mean what it says (the library would read it as its default).
+func (c *Config) zeroRefused(path string, zero bool, what string) error {
+	if zero && c.set(path) {
+		return errAt(path, "0 would silently mean the default: %s", what)
+	}
+	return nil
 }
 
 func errAt(path, format string, args ...any) error {
 	return &configError{path: path, msg: fmt.Sprintf(format, args...)}
 }
 
-var (
-	policies = []string{"public", "signed", "token", "signed-or-token"}
-	modes    = []string{"serve", "x-accel", "x-sendfile", "redirect"}
-)
+var policies = []string{"public", "signed", "token", "signed-or-token"}
 
 // validate checks the config and fills in defaults.
 func (c *Config) validate() error {
@@ -414,14 +568,32 @@ func (c *Config) validate() error {
 		c.Log.Access = &t
 	}
 	s := &c.Server
+	for _, z := range []struct {
+		key  string
+		zero bool
+		what string
+	}{
+		{"server.read_header_timeout", s.ReadHeaderTimeout == 0, "rangeserve always bounds reading headers; remove the key for 10s or give a duration"},
+		{"server.idle_timeout", s.IdleTimeout == 0, "idle connections are always closed in the end; remove the key for 120s or give a duration"},
+		{"server.shutdown_timeout", s.ShutdownTimeout == 0, "remove the key for 30s, or give the time requests in flight get to finish"},
+		{"server.max_header_bytes", s.MaxHeaderBytes == 0, "remove the key for 64KiB or give a size"},
+		{"server.gc_percent", s.GCPercent == 0, "remove the key for 400 or use 25 to 2000"},
+		{"server.memory_limit", s.MemoryLimit == 0, "remove the key for cache.max_bytes + 256MiB or give a size"},
+		{"cache.block_size", c.Cache.BlockSize == 0, fmt.Sprintf("remove the key for %s or give a size", sizeString(rangeio.DefaultBlockSize))},
+		{"cache.max_bytes", c.Cache.MaxBytes == 0, fmt.Sprintf("remove the key for %s; to read an s3 mount without the cache, set cache: false in its s3 section", sizeString(rangeio.DefaultCacheBytes))},
+	} {
+		if err := c.zeroRefused(z.key, z.zero, z.what); err != nil {
+			return err
+		}
+	}
 	setDur(&s.ReadHeaderTimeout, 10*time.Second)
 	setDur(&s.IdleTimeout, 120*time.Second)
 	setDur(&s.ShutdownTimeout, 30*time.Second)
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = 64 << 10
 	}
-	if s.MaxHeaderBytes < 4<<10 {
-		return errAt("server.max_header_bytes", "%d is too small: browsers send several KiB of headers; use at least 4KiB", s.MaxHeaderBytes)
+	if s.MaxHeaderBytes < minHeaderBytes || s.MaxHeaderBytes > 1<<30 {
+		return errAt("server.max_header_bytes", "%d is out of range: browsers send several KiB of headers; use 8KiB to 1GiB", s.MaxHeaderBytes)
 	}
 	for i, p := range s.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
@@ -434,18 +606,10 @@ func (c *Config) validate() error {
 		}
 		s.trusted = append(s.trusted, pfx.Masked())
 	}
-	if c.Cache.BlockSize == 0 {
-		c.Cache.BlockSize = 1 << 20
+	if err := c.Cache.options().Validate(); err != nil {
+		return optionError(err, "cache", map[string]string{"BlockSize": "block_size", "MaxBytes": "max_bytes", "ReadAhead": "read_ahead"})
 	}
-	if c.Cache.MaxBytes == 0 {
-		c.Cache.MaxBytes = 256 << 20
-	}
-	if c.Cache.BlockSize < 4<<10 || c.Cache.BlockSize > 64<<20 {
-		return errAt("cache.block_size", "%d is out of range: use 4KiB to 64MiB (1MiB suits video)", c.Cache.BlockSize)
-	}
-	if c.Cache.MaxBytes < c.Cache.BlockSize*4 {
-		return errAt("cache.max_bytes", "%d holds fewer than 4 blocks of %d bytes: raise it or lower cache.block_size", c.Cache.MaxBytes, c.Cache.BlockSize)
-	}
+	max := c.Cache.maxBytes()
 	if s.GCPercent == 0 {
 		s.GCPercent = 400
 	}
@@ -453,18 +617,21 @@ func (c *Config) validate() error {
 		return errAt("server.gc_percent", "%d is out of range: use 25 to 2000 (Go's default is 100, rangeserve's 400)", s.GCPercent)
 	}
 	if s.MemoryLimit == 0 {
-		s.MemoryLimit = c.Cache.MaxBytes + 256<<20
+		s.MemoryLimit = ByteSize(max) + 256<<20
 	}
-	if s.MemoryLimit < c.Cache.MaxBytes+64<<20 {
-		return errAt("server.memory_limit", "%d leaves less than 64MiB beyond cache.max_bytes (%d): raise it or lower the cache", s.MemoryLimit, c.Cache.MaxBytes)
+	if s.MemoryLimit < ByteSize(max)+64<<20 {
+		return errAt("server.memory_limit", "%d leaves less than 64MiB beyond cache.max_bytes (%d): raise it or lower the cache", s.MemoryLimit, max)
 	}
-	if c.Cache.ReadAhead == nil {
-		ra := 2
-		c.Cache.ReadAhead = &ra
-	} else if *c.Cache.ReadAhead < 0 || *c.Cache.ReadAhead > 16 {
-		return errAt("cache.read_ahead", "%d is out of range: use 0 (off) to 16 blocks", *c.Cache.ReadAhead)
+	if ra := c.Cache.ReadAhead; ra != nil && *ra < 0 {
+		return errAt("cache.read_ahead", "%d is negative: use 0 (off) to %d blocks", *ra, rangeio.MaxReadAhead)
 	}
-	if err := c.Auth.validate(); err != nil {
+	if d := c.Cache.Disk; d.Dir == "" && c.set("cache.disk.max_bytes") {
+		return errAt("cache.disk.max_bytes", "set without cache.disk.dir: name the directory for the disk tier, or remove the key")
+	}
+	if err := c.zeroRefused("cache.disk.max_bytes", c.Cache.Disk.MaxBytes == 0, fmt.Sprintf("remove the key for %s or give a size", sizeString(rangeio.DefaultDiskBytes))); err != nil {
+		return err
+	}
+	if err := c.validateAuth(); err != nil {
 		return err
 	}
 	if len(c.Mounts) == 0 {
@@ -482,7 +649,20 @@ func (c *Config) validate() error {
 		}
 		seen[m.Prefix] = i
 	}
-	return nil
+	return c.checkNesting()
+}
+
+// sizeString writes n in the largest binary unit that divides it.
+func sizeString(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -491,30 +671,13 @@ func setDur(d *time.Duration, def time.Duration) {
 	}
 }
 
-func (a *AuthConfig) validate() error {
-	setDur(&a.ClockSkew, 30*time.Second)
-	if a.PlaybackGrace == nil {
-		g := 2 * time.Hour
-		a.PlaybackGrace = &g
-	}
-	setDur(&a.MaxGrace, 12*time.Hour)
-	if a.ClockSkew < 0 || a.ClockSkew > 10*time.Minute {
-		return errAt("auth.clock_skew", "%s is out of range: use 0 to 10m", a.ClockSkew)
-	}
-	if *a.PlaybackGrace < 0 || *a.PlaybackGrace > a.MaxGrace {
-		return errAt("auth.playback_grace", "%s must be between 0 (off) and auth.max_grace (%s)", *a.PlaybackGrace, a.MaxGrace)
-	}
-	ids := map[string]bool{}
+// validateAuth resolves the secrets of auth.keys and checks the auth
+// section with the auth library, which owns its defaults and rules.
+func (c *Config) validateAuth() error {
+	a := &c.Auth
 	for i := range a.Keys {
 		k := &a.Keys[i]
 		p := fmt.Sprintf("auth.keys[%d]", i)
-		if k.ID == "" || strings.ContainsAny(k.ID, "&=?#/ ") {
-			return errAt(p+".id", "missing or not URL-safe: use letters, digits, '-' or '_' (it appears in links as kid)")
-		}
-		if ids[k.ID] {
-			return errAt(p+".id", "%q is used by another key: ids must be unique", k.ID)
-		}
-		ids[k.ID] = true
 		switch {
 		case k.SecretEnv != "" && k.Secret != "":
 			return errAt(p, "set secret_env or secret, not both")
@@ -527,23 +690,75 @@ func (a *AuthConfig) validate() error {
 		case k.Secret == "":
 			return errAt(p, "no secret: set secret_env to the name of an environment variable holding it")
 		}
-		if len(k.Secret) < 32 {
-			return errAt(p, "the secret is %d bytes: use at least 32 random bytes (e.g. `openssl rand -base64 48`)", len(k.Secret))
-		}
 	}
 	for i, t := range a.Tokens {
-		p := fmt.Sprintf("auth.tokens[%d]", i)
-		if t.Name == "" {
-			return errAt(p+".name", "missing: name the token so logs can say who read what")
-		}
-		if len(t.SHA256) != 64 || strings.Trim(strings.ToLower(t.SHA256), "0123456789abcdef") != "" {
-			return errAt(p+".sha256", "not a SHA-256 in hex: store `printf %%s \"$TOKEN\" | sha256sum`, never the token itself")
-		}
-		if len(t.Mounts) == 0 && !t.Admin {
-			return errAt(p+".mounts", "empty: list the mount prefixes this token may read")
+		if err := c.zeroRefused(fmt.Sprintf("auth.tokens[%d].max_link_ttl", i), t.MaxLinkTTL == 0, fmt.Sprintf("remove the key for %v, or give the longest lifetime of the links this token mints", auth.DefaultMaxLinkTTL)); err != nil {
+			return err
 		}
 	}
+	if keys, opts := c.signerOptions(); len(keys) > 0 {
+		if _, err := auth.NewSigner(keys, opts); err != nil {
+			return authError(err, "auth.keys", map[string]string{
+				"Skew": "auth.clock_skew", "Grace": "auth.playback_grace", "MaxGrace": "auth.max_grace", "Keys": "auth.keys", "ID": ".id", "Secret": "",
+			})
+		}
+	}
+	if _, err := auth.NewTokens(c.tokens()); err != nil {
+		return authError(err, "auth.tokens", map[string]string{
+			"Name": ".name", "SHA256": ".sha256", "Mounts": ".mounts", "Links": ".links", "MaxLinkTTL": ".max_link_ttl", "Admin": ".admin",
+		})
+	}
 	return nil
+}
+
+// authError turns an *auth.OptionError into a configError at the key the
+// option comes from: keys maps an option of the whole set to its key path
+// and an option of one entry ("ID", "Name", ...) to the key below list[i].
+func authError(err error, list string, keys map[string]string) error {
+	var oe *auth.OptionError
+	if !errors.As(err, &oe) {
+		return errAt(list, "%v", err)
+	}
+	path := list
+	if oe.Index >= 0 {
+		path = fmt.Sprintf("%s[%d]%s", list, oe.Index, keys[oe.Name])
+	} else if k, ok := keys[oe.Name]; ok {
+		path = k
+	}
+	return errAt(path, "%s", oe.Msg)
+}
+
+// offOr maps a duration of the config onto a library option whose zero
+// means its default: a key left out is 0, and a key written as 0s is off.
+func (c *Config) offOr(path string, d, off time.Duration) time.Duration {
+	if d == 0 && c.set(path) {
+		return off
+	}
+	return d
+}
+
+// signerOptions maps auth.keys, clock_skew, playback_grace and max_grace
+// onto auth.NewSigner's arguments.
+func (c *Config) signerOptions() ([]auth.Key, auth.SignerOptions) {
+	a := &c.Auth
+	keys := make([]auth.Key, len(a.Keys))
+	for i, k := range a.Keys {
+		keys[i] = auth.Key{ID: k.ID, Secret: []byte(k.Secret)}
+	}
+	return keys, auth.SignerOptions{
+		Skew:     c.offOr("auth.clock_skew", a.ClockSkew, auth.Off),
+		Grace:    c.offOr("auth.playback_grace", a.PlaybackGrace, auth.Off),
+		MaxGrace: c.offOr("auth.max_grace", a.MaxGrace, auth.Off),
+	}
+}
+
+// tokens maps auth.tokens onto auth.NewTokens' argument.
+func (c *Config) tokens() []auth.Token {
+	toks := make([]auth.Token, len(c.Auth.Tokens))
+	for i, t := range c.Auth.Tokens {
+		toks[i] = auth.Token{Name: t.Name, SHA256: t.SHA256, Mounts: t.Mounts, Admin: t.Admin, Links: t.Links, MaxLinkTTL: t.MaxLinkTTL}
+	}
+	return toks
 }
 
 func (m *Mount) validate(p string, c *Config) error {
@@ -568,28 +783,40 @@ func (m *Mount) validate(p string, c *Config) error {
 	if (m.Auth == "signed" || m.Auth == "signed-or-token") && len(c.Auth.Keys) == 0 {
 		return errAt(p+".auth", "%q needs at least one signing key under auth.keys", m.Auth)
 	}
-	if m.Auth != "public" && strings.HasPrefix(strings.TrimSpace(strings.ToLower(m.CacheControl)), "public") {
-		return errAt(p+".cache_control", "%q lets shared caches keep files of a %s mount and hand them to anyone: use private (e.g. \"private, max-age=3600\")", m.CacheControl, m.Auth)
+	directives, err := cacheDirectives(m.CacheControl)
+	if err != nil {
+		return errAt(p+".cache_control", "%q: %v", m.CacheControl, err)
+	}
+	if m.Auth != "public" {
+		for _, d := range directives {
+			if d == "public" || d == "s-maxage" {
+				return errAt(p+".cache_control", "%q: %s lets shared caches keep files of a %s mount and hand them to anyone: use private (e.g. \"private, max-age=3600\")", m.CacheControl, d, m.Auth)
+			}
+		}
 	}
 	if (m.Auth == "token" || m.Auth == "signed-or-token") && len(c.Auth.Tokens) == 0 {
 		return errAt(p+".auth", "%q needs at least one token under auth.tokens", m.Auth)
 	}
-	if m.Mode == "" {
-		m.Mode = "serve"
-	}
-	if !slices.Contains(modes, m.Mode) {
-		return errAt(p+".mode", "%q is not one of %s", m.Mode, strings.Join(modes, ", "))
-	}
-	if m.MaxRanges == 0 {
-		m.MaxRanges = 32
-	}
-	if m.MaxRanges < 1 || m.MaxRanges > 1024 {
-		return errAt(p+".max_ranges", "%d is out of range: use 1 to 1024", m.MaxRanges)
+	if err := c.zeroRefused(p+".max_ranges", m.MaxRanges == 0, fmt.Sprintf("remove the key for %d; 1 answers requests for several ranges with the whole file", rangeio.DefaultMaxRanges)); err != nil {
+		return err
 	}
 	switch m.Backend {
 	case "local":
 		if m.Root == "" {
 			return errAt(p+".root", "missing: a local mount needs the directory to serve")
+		}
+		if o := m.OpenFiles; o != nil {
+			switch {
+			case o.Max != nil && (*o.Max < 0 || *o.Max > 1<<20):
+				return errAt(p+".open_files.max", "%d is out of range: use 0 (off) to 1048576 files", *o.Max)
+			case o.Valid < 0 || o.Valid > time.Hour:
+				return errAt(p+".open_files.valid", "%s is out of range: use 0s (look the name up on every request) to 1h", o.Valid)
+			case o.MemoryFileSize != nil && *o.MemoryFileSize > 64<<20:
+				return errAt(p+".open_files.memory_file_size", "%d is over 64MiB: larger files go out with sendfile, which is cheaper", *o.MemoryFileSize)
+			}
+			if err := c.zeroRefused(p+".open_files.memory_bytes", o.MemoryBytes == 0, fmt.Sprintf("remove the key for %s or set memory_file_size: 0 to keep no file in memory", sizeString(local.DefaultMemoryBytes))); err != nil {
+				return err
+			}
 		}
 		if m.S3 != nil {
 			return errAt(p+".s3", "set on a local mount: remove it or use backend: s3")
@@ -598,10 +825,16 @@ func (m *Mount) validate(p string, c *Config) error {
 			return errAt(p+".mode", "redirect needs an s3 backend (presigned URLs); use x-accel or x-sendfile for local files")
 		}
 	case "s3":
+		if m.OpenFiles != nil {
+			return errAt(p+".open_files", "set on an s3 mount: the open-file cache is for local mounts (s3 mounts use the cache section)")
+		}
 		if m.S3 == nil {
 			return errAt(p+".s3", "missing: an s3 mount needs endpoint and bucket")
 		}
-		if err := m.S3.validate(p + ".s3"); err != nil {
+		if err := c.zeroRefused(p+".s3.timeout", m.S3.Timeout == 0, fmt.Sprintf("every backend request is bounded; remove the key for %v or give a duration", s3.DefaultTimeout)); err != nil {
+			return err
+		}
+		if err := c.validateS3(p+".s3", m.S3); err != nil {
 			return err
 		}
 		if m.Mode == "x-sendfile" {
@@ -612,49 +845,16 @@ func (m *Mount) validate(p string, c *Config) error {
 	default:
 		return errAt(p+".backend", "%q is not one of local, s3", m.Backend)
 	}
-	if m.Mode == "x-accel" {
-		ip := m.XAccel.InternalPrefix
-		if ip == "" || ip[0] != '/' {
-			return errAt(p+".x_accel.internal_prefix", "missing or not starting with /: name the nginx location marked internal, e.g. /_protected")
-		}
-		m.XAccel.InternalPrefix = strings.TrimSuffix(ip, "/")
-		switch m.XAccel.Buffering {
-		case "", "yes", "no":
-		default:
-			return errAt(p+".x_accel.buffering", "%q is not yes or no", m.XAccel.Buffering)
-		}
+	if err := c.zeroRefused(p+".redirect_ttl", m.RedirectTTL == 0, fmt.Sprintf("remove the key for %v, or give the lifetime of presigned URLs", media.DefaultRedirectTTL)); err != nil {
+		return err
 	}
-	if m.Mode == "redirect" {
-		setDur(&m.RedirectTTL, 15*time.Minute)
-		if m.RedirectTTL < time.Second || m.RedirectTTL > 7*24*time.Hour {
-			return errAt(p+".redirect_ttl", "%s is out of range: presigned URLs live 1s to 168h (7 days)", m.RedirectTTL)
-		}
-	}
-	return nil
+	return checkMedia(p, m)
 }
 
-func (s *S3Config) validate(p string) error {
-	if s.Endpoint == "" || strings.Contains(s.Endpoint, "://") {
-		return errAt(p+".endpoint", "%q must be host[:port] without a scheme (set tls: false for http)", s.Endpoint)
-	}
-	if s.Bucket == "" {
-		return errAt(p+".bucket", "missing")
-	}
-	if s.TLS == nil {
-		t := true
-		s.TLS = &t
-	}
-	if s.Cache == nil {
-		t := true
-		s.Cache = &t
-	}
-	setDur(&s.Timeout, 30*time.Second)
-	if s.StatTTL == nil {
-		d := time.Second
-		s.StatTTL = &d
-	} else if *s.StatTTL < 0 || *s.StatTTL > time.Hour {
-		return errAt(p+".stat_ttl", "%v is out of range: use 0s (a HEAD per request) to 1h", *s.StatTTL)
-	}
+// validate resolves the credentials' environment variables and runs
+// storage/s3's own checks of the options the section maps onto, without
+// connecting.
+func (c *Config) validateS3(p string, s *S3Config) error {
 	for _, kv := range []struct {
 		env, inline *string
 		name        string
@@ -673,7 +873,80 @@ func (s *S3Config) validate(p string) error {
 			*kv.inline = v
 		}
 	}
+	o := c.s3Options(p, s)
+	if err := o.Validate(); err != nil {
+		return optionError(err, p, s3Keys)
+	}
 	return nil
+}
+
+// s3Keys names, below mounts[i].s3, the key each s3.Options field comes
+// from (s3's errors name the field, some in lower case).
+var s3Keys = map[string]string{
+	"Endpoint": "endpoint", "endpoint": "endpoint", "Bucket": "bucket", "bucket": "bucket",
+	"Timeout": "timeout", "StatTTL": "stat_ttl", "DisableTLS": "tls",
+}
+
+// s3Options maps the s3 section at key path p onto s3.Options (the cache
+// aside): keys left out are s3's defaults (https, its timeout, its
+// stat_ttl), stat_ttl: 0s is s3.NoStatCache.
+func (c *Config) s3Options(p string, s *S3Config) s3.Options {
+	return s3.Options{
+		Endpoint:   s.Endpoint,
+		Bucket:     s.Bucket,
+		Prefix:     s.Prefix,
+		Region:     s.Region,
+		DisableTLS: s.TLS != nil && !*s.TLS,
+		PathStyle:  s.PathStyle,
+		AccessKey:  s.AccessKey,
+		SecretKey:  s.SecretKey,
+		Timeout:    s.Timeout,
+		StatTTL:    c.offOr(p+".stat_ttl", s.StatTTL, s3.NoStatCache),
+	}
+}
+
+// cacheDirectives returns the directive names of a Cache-Control value
+// (RFC 9111 §5.2: a comma-separated list of token or token=value, the
+// value a token or a quoted string), lowercased, so that a rule can look
+// for one anywhere in the list, whatever its case and spacing; a comma
+// inside a quoted value separates nothing.
+func cacheDirectives(v string) ([]string, error) {
+	var names []string
+	for rest := v; ; {
+		rest = strings.TrimLeft(rest, " \t")
+		end := 0
+		for end < len(rest) && rest[end] != ',' && rest[end] != '=' {
+			end++
+		}
+		if name := strings.ToLower(strings.TrimSpace(rest[:end])); name != "" {
+			names = append(names, name)
+		}
+		rest = rest[end:]
+		if strings.HasPrefix(rest, "=") {
+			rest = strings.TrimLeft(rest[1:], " \t")
+			if strings.HasPrefix(rest, `"`) {
+				i := 1
+				for ; i < len(rest) && rest[i] != '"'; i++ {
+					if rest[i] == '\\' {
+						i++
+					}
+				}
+				if i >= len(rest) {
+					return nil, errors.New("a quoted value is not closed")
+				}
+				rest = rest[i+1:]
+			}
+			if i := strings.IndexByte(rest, ','); i >= 0 {
+				rest = rest[i:]
+			} else {
+				rest = ""
+			}
+		}
+		if rest == "" {
+			return names, nil
+		}
+		rest = rest[1:] // the comma
+	}
 }
 
 // root resolves a mount's root against the config's directory.

@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/rangeserve/rangeserve"
+	"github.com/rangeserve/rangeserve/rangeio"
 )
 
 func TestShippedConfig(t *testing.T) {
-	cfg, err := parseConfig("config.yaml", rangeserve.DefaultConfig)
+	cfg, err := parseConfig("config.yaml", ".", rangeserve.DefaultConfig)
 	if err != nil {
 		t.Fatalf("the shipped config.yaml does not validate: %v", err)
 	}
@@ -24,7 +25,7 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("default mount = %+v", m)
 	}
 	if cfg.Server.MaxHeaderBytes != 64<<10 || cfg.Server.ShutdownTimeout != 30*time.Second ||
-		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != cfg.Cache.MaxBytes+256<<20 {
+		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != rangeio.DefaultCacheBytes+256<<20 {
 		t.Errorf("server defaults = %+v", cfg.Server)
 	}
 }
@@ -36,6 +37,7 @@ func TestConfigErrors(t *testing.T) {
 		want       []string // substrings of the error
 	}{
 		{"empty", "", []string{"empty"}},
+		{"only comments", "# nothing yet\n", []string{"empty"}},
 		{"no mounts", "listen: 127.0.0.1:1\n", []string{"mounts", "no mounts"}},
 		{"unknown key", "listen: 127.0.0.1:1\nmonuts: []\n", []string{"line 2", "monuts"}},
 		{"missing auth", "mounts:\n  - prefix: /m/\n    backend: local\n    root: .\n", []string{"test.yaml:2", "mounts[0].auth", "missing"}},
@@ -52,18 +54,20 @@ func TestConfigErrors(t *testing.T) {
 		{"redirect local", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, mode: redirect}\n", []string{"mounts[0].mode", "s3"}},
 		{"x-accel prefix", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, mode: x-accel}\n", []string{"internal_prefix"}},
 		{"ttl", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'h:9000', bucket: b}, auth: public, mode: redirect, redirect_ttl: 200h}\n", []string{"redirect_ttl", "7 days"}},
-		{"endpoint scheme", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'http://h:9000', bucket: b}, auth: public}\n", []string{"s3.endpoint", "without a scheme"}},
+		{"endpoint scheme", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'http://h:9000', bucket: b}, auth: public}\n", []string{"s3.endpoint", "has a scheme"}},
 		{"size", "cache:\n  block_size: 1 parsec\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"not a size"}},
 		{"listen", "listen: nowhere\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"test.yaml:1", "listen", "host:port"}},
 		{"public cache on signed", "auth:\n  keys:\n    - {id: k1, secret: 0123456789abcdef0123456789abcdef}\nmounts:\n  - {prefix: /, backend: local, root: ., auth: signed, cache_control: 'public, max-age=60'}\n", []string{"mounts[0].cache_control", "private"}},
 		{"gc percent", "server:\n  gc_percent: 5\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.gc_percent", "25 to 2000"}},
 		{"memory limit", "server:\n  memory_limit: 100MiB\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.memory_limit", "cache.max_bytes"}},
 		{"stat ttl", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'h:9000', bucket: b, stat_ttl: 2h}, auth: public}\n", []string{"stat_ttl", "0s", "1h"}},
+		{"faststart", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, faststart: yes}\n", []string{"mounts[0].faststart", `"yes"`}},
+		{"faststart redirect", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'h:9000', bucket: b}, auth: public, mode: redirect, faststart: on}\n", []string{"mounts[0].faststart", "redirect"}},
 		{"duration", "server:\n  idle_timeout: soon\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"soon"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig("test.yaml", []byte(tt.yaml))
+			_, err := parseConfig("test.yaml", ".", []byte(tt.yaml))
 			if err == nil {
 				t.Fatalf("config accepted, want an error mentioning %q", tt.want)
 			}

@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg *Config, name string, logs loggers) error {
 		Handler:           app.Handler(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
-		MaxHeaderBytes:    int(cfg.Server.MaxHeaderBytes),
+		MaxHeaderBytes:    int(cfg.Server.MaxHeaderBytes) - goHeaderSlack,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

@@ -118,8 +118,9 @@ mounts:
 	if !strings.Contains(rl, "invalid signature") || !strings.Contains(rl, "expired") {
 		t.Errorf("rangeserve's log lacks the refusals:\n%s", rl)
 	}
-	al := ngx.AccessLog()
-	if !regexp.MustCompile(`"GET /share/video\.mp4\?[^"]*" 206 1000 range="bytes=1000-1999" .*upstream_status="200"`).MatchString(al) {
+	served := regexp.MustCompile(`"GET /share/video\.mp4\?[^"]*" 206 1000 range="bytes=1000-1999" .*upstream_status="200"`)
+	al := ngx.WaitAccessLog(served.MatchString)
+	if !served.MatchString(al) {
 		t.Errorf("nginx's access log lacks the 206 of 1000 bytes it served for rangeserve:\n%s", al)
 	}
 }

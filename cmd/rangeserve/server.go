@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/gorilla/mux"
 
+	"github.com/rangeserve/rangeserve/accesslog"
 	"github.com/rangeserve/rangeserve/auth"
 	"github.com/rangeserve/rangeserve/media"
 	"github.com/rangeserve/rangeserve/rangeio"
@@ -31,65 +31,51 @@ type app struct {
 	signer  *auth.Signer
 	tokens  *auth.Tokens
 	guard   *auth.Guard
-	mounts  []*mount
+	mounts  []auth.KeyHandler // per mount: guard.Protect(serveMedia(media.Handler))
 	closers []io.Closer
 	handler http.Handler
 }
 
-// mount serves one URL prefix: it cleans the key once, authorizes it, and
-// hands it to media.
-type mount struct {
-	prefix      string
-	allowHidden bool
-	policy      auth.Policy
-	guard       *auth.Guard
-	media       *media.Handler
-	log         *slog.Logger
-}
-
-func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key, err := storage.CleanKey(strings.TrimPrefix(r.URL.Path, m.prefix))
-	if err == nil && !m.allowHidden && hidden(key) {
-		err = errHidden
-	}
-	if err != nil {
-		m.log.Info("refused key", "mount", m.prefix, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-		http.Error(w, "404 not found", http.StatusNotFound)
-		return
-	}
-	if !m.guard.Authorize(w, r, m.policy, m.prefix, key) {
-		return
-	}
-	m.media.ServeKey(w, r, key)
+// serveMedia serves an authorized key with h, bounded by the grant of the
+// link that admitted the request, if one did (media.WithGrant: a
+// presigned URL must not outlive the link), and reports the strategy
+// media used to the access log.
+func serveMedia(h *media.Handler) auth.KeyHandler {
+	return auth.KeyHandlerFunc(func(w http.ResponseWriter, r *http.Request, key string) {
+		var o media.Outcome
+		ctx := media.WithOutcome(r.Context(), &o)
+		if g, ok := auth.GrantFrom(ctx); ok {
+			ctx = media.WithGrant(ctx, media.Grant{Until: g.Until, ClientBound: g.ClientBound})
+		}
+		h.ServeKey(w, r.WithContext(ctx), key)
+		accesslog.SetStrategy(w, string(o.Strategy))
+	})
 }
 
 // newApp builds the server's handler from cfg, logging to log and, one
 // line per request, to access. Start-up checks (a missing
 // root, an unreachable bucket, rejected credentials) fail here, naming the
 // mount.
-func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSink) (*app, error) {
+func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslog.Sink) (*app, error) {
 	a := &app{cfg: cfg, log: log}
-	ra := *cfg.Cache.ReadAhead
-	a.cache = rangeio.NewCache(rangeio.CacheConfig{
-		BlockSize: int64(cfg.Cache.BlockSize),
-		MaxBytes:  int64(cfg.Cache.MaxBytes),
-		ReadAhead: ra,
-	})
+	copts := cfg.Cache.options()
+	if dir := cfg.Cache.Disk.Dir; dir != "" {
+		d, err := rangeio.OpenDisk(rangeio.DiskConfig{Dir: cfg.path(dir), MaxBytes: int64(cfg.Cache.Disk.MaxBytes)})
+		if err != nil {
+			return nil, fmt.Errorf("cache.disk: %w", err)
+		}
+		a.closers = append(a.closers, d)
+		copts.Disk = d
+	}
+	a.cache = rangeio.NewCache(copts)
 	if err := a.buildAuth(); err != nil {
+		a.Close()
 		return nil, err
 	}
-	// Longest prefix first, so /media/private/ wins over /media/.
-	order := make([]int, len(cfg.Mounts))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(i, j int) bool {
-		return len(cfg.Mounts[order[i]].Prefix) > len(cfg.Mounts[order[j]].Prefix)
-	})
 	// /api/ goes to gorilla/mux, which matches methods and paths for the
-	// API; files go straight to their mount (longest prefix first), which
-	// costs a string comparison per mount instead of mux's route matching
-	// and two request copies per request.
+	// API; files go straight to their mount (mountIndex), which costs a
+	// string comparison per mount instead of mux's route matching and two
+	// request copies per request.
 	api := mux.NewRouter()
 	// Keys are cleaned once, by storage.CleanKey; mux must not rewrite or
 	// redirect paths on its own.
@@ -98,15 +84,15 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	}).Methods(http.MethodGet, http.MethodHead)
+	index := newMountIndex(a.mountPrefixes())
 	if a.signer != nil {
-		prefixes := a.mountPrefixes()
 		links, err := auth.NewLinksHandler(auth.LinksOptions{
-			Signer:     a.signer,
-			ValidMount: func(m string) bool { return slices.Contains(prefixes, m) },
-			CleanKey:   storage.CleanKey,
-			Logger:     log,
+			Signer: a.signer,
+			Mount:  a.linkMount(index),
+			Logger: log,
 		})
 		if err != nil {
+			a.Close()
 			return nil, err
 		}
 		api.Handle("/api/links", a.guard.RequireAdmin(links)).Methods(http.MethodPost)
@@ -114,18 +100,19 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accessSi
 	api.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 not found: no such API endpoint", http.StatusNotFound)
 	})
-	for _, i := range order {
+	api.MethodNotAllowedHandler = methodNotAllowed(api)
+	for i := range cfg.Mounts {
 		mc := &cfg.Mounts[i]
-		m, err := a.buildMount(ctx, mc)
+		m, err := a.buildMount(ctx, i, mc)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("mounts[%d] (%s): %w", i, mc.Prefix, err)
 		}
 		a.mounts = append(a.mounts, m)
 	}
-	var h http.Handler = &router{api: api, mounts: a.mounts}
+	var h http.Handler = &router{api: api, mounts: a.mounts, index: index, log: log}
 	if *cfg.Log.Access && access != nil {
-		h = accessLog(access, h)
+		h = accesslog.Handler(access, h)
 	}
 	a.handler = h
 	return a, nil
@@ -139,29 +126,62 @@ func (a *app) mountPrefixes() []string {
 	return ps
 }
 
+// linkMount is auth.LinksOptions.Mount: the policy of the mount a link is
+// asked for, when the router sends the link's path to that mount.
+func (a *app) linkMount(index *mountIndex) func(mount, subject string) (auth.Policy, error) {
+	return func(mount, subject string) (auth.Policy, error) {
+		name := strings.Trim(mount, "/")
+		known := slices.ContainsFunc(a.cfg.Mounts, func(m Mount) bool { return strings.Trim(m.Prefix, "/") == name })
+		if !known {
+			return 0, errors.New("unknown mount")
+		}
+		i, _, err := index.lookup("/" + name + "/" + subject)
+		if err != nil {
+			return 0, errors.New("bad key: it is not a path of this mount")
+		}
+		if got := a.cfg.Mounts[i].Prefix; strings.Trim(got, "/") != name {
+			return 0, fmt.Errorf("mount %s does not serve this key: mount %s does; ask for a link there", mount, got)
+		}
+		return auth.ParsePolicy(a.cfg.Mounts[i].Auth)
+	}
+}
+
+// methodNotAllowed answers a request whose path an API route matches with
+// another method: 405 with Allow listing the methods that route takes
+// (RFC 9110 §15.5.6).
+func methodNotAllowed(api *mux.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		_ = api.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+			methods, err := route.GetMethods()
+			if err != nil {
+				return nil
+			}
+			for _, m := range methods {
+				probe := r.Clone(r.Context())
+				probe.Method = m
+				if route.Match(probe, &mux.RouteMatch{}) && !slices.Contains(allow, m) {
+					allow = append(allow, m)
+				}
+			}
+			return nil
+		})
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+	})
+}
+
 func (a *app) buildAuth() error {
 	c := a.cfg.Auth
-	if len(c.Keys) > 0 {
-		keys := make([]auth.Key, len(c.Keys))
-		for i, k := range c.Keys {
-			keys[i] = auth.Key{ID: k.ID, Secret: []byte(k.Secret)}
-		}
-		s, err := auth.NewSigner(keys, auth.SignerOptions{
-			Skew:     c.ClockSkew,
-			Grace:    *c.PlaybackGrace,
-			MaxGrace: c.MaxGrace,
-		})
+	if keys, opts := a.cfg.signerOptions(); len(keys) > 0 {
+		s, err := auth.NewSigner(keys, opts)
 		if err != nil {
 			return fmt.Errorf("auth.keys: %w", err)
 		}
 		a.signer = s
 	}
 	if len(c.Tokens) > 0 {
-		toks := make([]auth.Token, len(c.Tokens))
-		for i, t := range c.Tokens {
-			toks[i] = auth.Token{Name: t.Name, SHA256: t.SHA256, Mounts: t.Mounts, Admin: t.Admin}
-		}
-		t, err := auth.NewTokens(toks)
+		t, err := auth.NewTokens(a.cfg.tokens())
 		if err != nil {
 			return fmt.Errorf("auth.tokens: %w", err)
 		}
@@ -177,7 +197,11 @@ func (a *app) buildAuth() error {
 	return nil
 }
 
-func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
+// buildMount builds a mount's backend and media handler, behind the
+// guard: the router hands it the key, which auth authorizes before media
+// serves it.
+func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (auth.KeyHandler, error) {
+	p := fmt.Sprintf("mounts[%d]", i)
 	policy, err := auth.ParsePolicy(mc.Auth)
 	if err != nil {
 		return nil, err
@@ -188,7 +212,7 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		lb, err := local.New(local.Options{
 			Root:           a.cfg.path(mc.Root),
 			FollowSymlinks: mc.FollowSymlinks,
-			AllowHidden:    mc.AllowHidden,
+			Cache:          mc.OpenFiles.localCache(),
 		})
 		if err != nil {
 			return nil, err
@@ -197,19 +221,8 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 		b = lb
 	case "s3":
 		sc := mc.S3
-		opts := s3.Options{
-			Endpoint:  sc.Endpoint,
-			Bucket:    sc.Bucket,
-			Prefix:    sc.Prefix,
-			Region:    sc.Region,
-			Secure:    *sc.TLS,
-			PathStyle: sc.PathStyle,
-			AccessKey: sc.AccessKey,
-			SecretKey: sc.SecretKey,
-			Timeout:   sc.Timeout,
-			StatTTL:   *sc.StatTTL,
-		}
-		if *sc.Cache {
+		opts := a.cfg.s3Options(p+".s3", sc)
+		if sc.Cache == nil || *sc.Cache {
 			opts.Cache = a.cache
 		}
 		sb, err := s3.New(ctx, opts)
@@ -220,52 +233,38 @@ func (a *app) buildMount(ctx context.Context, mc *Mount) (*mount, error) {
 	default:
 		return nil, errors.New("unknown backend " + mc.Backend)
 	}
-	h, err := media.New(b, media.Options{
-		CacheControl:   mc.CacheControl,
-		MaxRanges:      mc.MaxRanges,
-		Mode:           media.Mode(mc.Mode),
-		InternalPrefix: mc.XAccel.InternalPrefix,
-		AccelBuffering: mc.XAccel.Buffering,
-		AccelLimitRate: mc.XAccel.LimitRate,
-		RedirectTTL:    mc.RedirectTTL,
-		Logger:         a.log.With("mount", mc.Prefix),
-	})
+	opts := mc.mediaOptions()
+	opts.Logger = a.log.With("mount", mc.Prefix)
+	h, err := media.New(b, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &mount{prefix: mc.Prefix, allowHidden: mc.AllowHidden, policy: policy, guard: a.guard, media: h, log: a.log}, nil
+	return a.guard.Protect(serveMedia(h), policy, mc.Prefix), nil
 }
 
 // router dispatches requests: /api/ to the API, anything else to the
-// mount with the longest prefix of the path (config validation keeps
+// mount mountIndex chooses from the cleaned path (config validation keeps
 // mounts out of /api/), else 404.
 type router struct {
 	api    http.Handler
-	mounts []*mount // longest prefix first
+	mounts []auth.KeyHandler // in config order, as index returns them
+	index  *mountIndex
+	log    *slog.Logger
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	if strings.HasPrefix(p, "/api/") {
+	i, key, err := rt.index.lookup(r.URL.Path)
+	switch {
+	case err == nil:
+		rt.mounts[i].ServeKey(w, r, key)
+	case errors.Is(err, errAPIPath):
 		rt.api.ServeHTTP(w, r)
-		return
+	case errors.Is(err, errNoMount):
+		http.Error(w, "404 not found", http.StatusNotFound)
+	default:
+		rt.log.Info("refused key", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "404 not found", http.StatusNotFound)
 	}
-	for _, m := range rt.mounts {
-		if strings.HasPrefix(p, m.prefix) {
-			m.ServeHTTP(w, r)
-			return
-		}
-	}
-	http.Error(w, "404 not found", http.StatusNotFound)
-}
-
-var errHidden = errors.New("hidden files are not served (set allow_hidden on the mount)")
-
-// hidden reports whether a segment of key starts with a dot. The policy
-// holds for every backend: an object store has no hidden files of its own,
-// but a bucket synced from disk does.
-func hidden(key string) bool {
-	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
 // Handler is the whole server's http.Handler.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,27 +63,25 @@ func runSign(args []string, stdout, stderr io.Writer) int {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	var mc *Mount
-	for i := range cfg.Mounts {
-		m := &cfg.Mounts[i]
-		if strings.HasPrefix(path, m.Prefix) && (mc == nil || len(m.Prefix) > len(mc.Prefix)) {
-			mc = m
-		}
+	var prefixes []string
+	for _, m := range cfg.Mounts {
+		prefixes = append(prefixes, m.Prefix)
 	}
-	if mc == nil {
+	i, key, err := newMountIndex(prefixes).lookup(path)
+	switch {
+	case errors.Is(err, storage.ErrInvalidKey):
+		fmt.Fprintf(stderr, "rangeserve sign: %q is not a valid path: no '.' or '..' segments, backslashes or control characters\n", path)
+		return 1
+	case err != nil:
 		fmt.Fprintf(stderr, "rangeserve sign: no mount serves %s\n", path)
 		return 1
 	}
-	key, err := storage.CleanKey(strings.TrimPrefix(path, mc.Prefix))
-	if err != nil {
-		fmt.Fprintf(stderr, "rangeserve sign: %q is not a valid key: no '.' or '..' segments, backslashes or control characters\n", path)
+	mc := &cfg.Mounts[i]
+	if mc.Auth != "signed" && mc.Auth != "signed-or-token" {
+		fmt.Fprintf(stderr, "rangeserve sign: %s is served by mount %s, which is %s: only signed and signed-or-token mounts accept links\n", path, mc.Prefix, mc.Auth)
 		return 1
 	}
-	keys := make([]auth.Key, len(cfg.Auth.Keys))
-	for i, k := range cfg.Auth.Keys {
-		keys[i] = auth.Key{ID: k.ID, Secret: []byte(k.Secret)}
-	}
-	signer, err := auth.NewSigner(keys, auth.SignerOptions{Skew: cfg.Auth.ClockSkew})
+	signer, err := auth.NewSigner(cfg.signerOptions())
 	if err != nil {
 		fmt.Fprintf(stderr, "rangeserve sign: %v\n", err)
 		return 1

@@ -161,18 +161,9 @@ func TestStartNginxStatic(t *testing.T) {
 }
 
 // waitLogContains reports whether the access log contains want, waiting
-// up to 2 s: nginx writes the line after it has sent the response.
+// up to 3 s: nginx writes the line after it has sent the response.
 func waitLogContains(n *Nginx, want string) bool {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		if strings.Contains(n.AccessLog(), want) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return strings.Contains(n.WaitAccessLog(func(log string) bool { return strings.Contains(log, want) }), want)
 }
 
 func TestStartNginxWorkerProcesses(t *testing.T) {

@@ -6,9 +6,8 @@
 // root (".." and symbolic links that leave the root are refused, through
 // openat2(2) with RESOLVE_BENEATH on Linux and [os.Root] elsewhere or when
 // the kernel refuses openat2, unless [Options].FollowSymlinks says
-// otherwise; see fastopen_linux.go), hidden names
-// are refused unless [Options].AllowHidden, and only regular files are
-// ever opened for reading (directories answer [storage.ErrIsDir]; devices,
+// otherwise; see fastopen_linux.go), and only regular files are ever
+// opened for reading (directories answer [storage.ErrIsDir]; devices,
 // FIFOs and sockets do not exist as far as clients can tell). It computes
 // the strong ETag of a file version from its inode, size and modification
 // time, lists directories in streaming batches, and translates file system
@@ -19,6 +18,10 @@
 // sendfile(2), and the backend exposes absolute paths ([storage.Pather]) for
 // X-Sendfile. It never writes, and it does not sniff content types: that is
 // the HTTP layer's job.
+//
+// Hidden names (".env", "a/.git/config") are ordinary keys here: the
+// hidden-file policy belongs to the HTTP layer (media), which applies it
+// to every backend.
 //
 // It imports only the standard library, golang.org/x/sys/unix (openat2)
 // and package storage.

@@ -27,9 +27,10 @@ const listBatch = 256
 // their size, modification time and ETag, as Stat would return them;
 // directories have IsDir set. Symbolic links are described by their
 // target under the backend's symlink policy, and skipped when the policy
-// refuses them or they dangle. Skipped as well: hidden names (unless
-// allowed), devices, FIFOs and sockets, and names that are not valid keys
-// (see [storage.CleanKey]), since no request could address them.
+// refuses them or they dangle. Skipped as well: devices, FIFOs and
+// sockets, and names that are not valid keys (see [storage.CleanKey]),
+// since no request could address them. Hidden names (".env") are listed:
+// whether they are shown is the HTTP layer's policy, as for Open.
 //
 // A prefix that does not exist or is not a directory yields one error
 // matching [storage.ErrNotExist]; a failure while reading yields the error
@@ -109,9 +110,6 @@ func (b *Backend) openDir(key string) (*os.File, error) {
 func (b *Backend) entryInfo(prefix string, e fs.DirEntry) (storage.Info, bool) {
 	name := e.Name()
 	if ck, err := storage.CleanKey(name); err != nil || ck != name {
-		return storage.Info{}, false
-	}
-	if !b.hidden && name[0] == '.' {
 		return storage.Info{}, false
 	}
 	key := path.Join(prefix, name)

@@ -30,12 +30,6 @@ type Options struct {
 	// Root: see [os.Root]). Keys are validated by [storage.CleanKey] in
 	// both cases, so ".." never escapes.
 	FollowSymlinks bool
-	// AllowHidden serves names whose segments start with "." (".env",
-	// ".git/config"). By default any such key does not exist. The policy
-	// applies to the names in the key; a symbolic link with a plain name
-	// pointing at a hidden file is the administrator's choice and is
-	// followed.
-	AllowHidden bool
 }
 
 // Backend serves the regular files beneath a root directory. It is safe
@@ -46,7 +40,6 @@ type Backend struct {
 	fsroot *os.Root // handle on root; every lookup goes through it unless follow
 	fast   fastDir  // root opened for the fast path of Open, or -1
 	follow bool
-	hidden bool
 	files  *fileCache // nil when off or without the fast path
 }
 
@@ -86,7 +79,7 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: root %q: cannot open the directory: %w", resolved, err)
 	}
-	b := &Backend{root: resolved, fsroot: r, fast: openFastDir(resolved), follow: opts.FollowSymlinks, hidden: opts.AllowHidden}
+	b := &Backend{root: resolved, fsroot: r, fast: openFastDir(resolved), follow: opts.FollowSymlinks}
 	if b.fast >= 0 {
 		b.files = newFileCache(opts.Cache)
 	}
@@ -265,20 +258,14 @@ func (b *Backend) join(key string) string {
 
 // check refuses keys that are not in [storage.CleanKey]'s form, rather than
 // cleaning them again: a caller passing raw input is a bug to surface, and
-// a 404 for it leaks nothing. Hidden names are refused unless allowed.
+// a 404 for it leaks nothing. Hidden names (".env") are valid keys here:
+// whether they are served is the HTTP layer's policy, the same for every
+// backend.
 func (b *Backend) check(key string) error {
 	if ck, err := storage.CleanKey(key); err != nil || ck != key {
 		return fmt.Errorf("local: key %q: %w", key, storage.ErrInvalidKey)
 	}
-	if !b.hidden && hasHidden(key) {
-		return fmt.Errorf("local: key %q: hidden name: %w", key, storage.ErrNotExist)
-	}
 	return nil
-}
-
-// hasHidden reports whether a segment of key starts with ".".
-func hasHidden(key string) bool {
-	return strings.HasPrefix(key, ".") || strings.Contains(key, "/.")
 }
 
 // stat follows symbolic links according to the backend's policy.

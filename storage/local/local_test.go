@@ -50,7 +50,6 @@ func TestOpenTraversalAndPolicy(t *testing.T) {
 	tr := newTree(t)
 	def := newBackend(t, local.Options{Root: tr.root})
 	follow := newBackend(t, local.Options{Root: tr.root, FollowSymlinks: true})
-	hidden := newBackend(t, local.Options{Root: tr.root, AllowHidden: true})
 	// The same without Linux's openat2 fast path, as on other systems and
 	// on kernels or sandboxes without openat2.
 	defPortable := local.WithoutFastPath(newBackend(t, local.Options{Root: tr.root}))
@@ -61,7 +60,6 @@ func TestOpenTraversalAndPolicy(t *testing.T) {
 		raw        string
 		def        string // outcome with default options
 		follow     string // with FollowSymlinks (when different from def)
-		hidden     string // with AllowHidden (when different from def)
 		served     string // key in tr.sums whose bytes an okFile returns (default: the key)
 		followSent bool   // with FollowSymlinks the bytes are the sentinel
 	}{
@@ -113,28 +111,27 @@ func TestOpenTraversalAndPolicy(t *testing.T) {
 		{raw: "loop", def: absent},
 		{raw: "dangling", def: absent},
 		{raw: "fifo", def: absent},
-		// Hidden names.
-		{raw: ".hidden", def: absent, hidden: okFile},
-		{raw: ".hdir/x.txt", def: absent, hidden: okFile},
-		{raw: ".hdir", def: absent, hidden: isDir},
-		{raw: "sub/.h", def: absent, hidden: okFile},
+		// Hidden names are ordinary keys here (the policy is media's).
+		{raw: ".hidden", def: okFile},
+		{raw: ".hdir/x.txt", def: okFile},
+		{raw: ".hdir", def: isDir},
+		{raw: "sub/.h", def: okFile},
 		{raw: "sub/.missing", def: absent},
 	}
 	backends := []struct {
 		name string
 		b    *local.Backend
-		pick func(def, follow, hidden string) string
+		pick func(def, follow string) string
 	}{
-		{"default", def, func(d, _, _ string) string { return d }},
-		{"follow", follow, func(d, f, _ string) string { return cmp(f, d) }},
-		{"hidden", hidden, func(d, _, h string) string { return cmp(h, d) }},
-		{"default-portable", defPortable, func(d, _, _ string) string { return d }},
-		{"follow-portable", followPortable, func(d, f, _ string) string { return cmp(f, d) }},
+		{"default", def, func(d, _ string) string { return d }},
+		{"follow", follow, func(d, f string) string { return cmp(f, d) }},
+		{"default-portable", defPortable, func(d, _ string) string { return d }},
+		{"follow-portable", followPortable, func(d, f string) string { return cmp(f, d) }},
 	}
 	ctx := context.Background()
 	for _, tc := range tests {
 		for _, be := range backends {
-			want := be.pick(tc.def, tc.follow, tc.hidden)
+			want := be.pick(tc.def, tc.follow)
 			name := be.name + "/" + tc.raw
 			key, err := storage.CleanKey(tc.raw)
 			if want == badKey {
@@ -241,7 +238,7 @@ func checkNoLeak(t *testing.T, tr *tree, what string, err error) {
 
 func TestUncleanKeysRefused(t *testing.T) {
 	tr := newTree(t)
-	b := newBackend(t, local.Options{Root: tr.root, AllowHidden: true})
+	b := newBackend(t, local.Options{Root: tr.root})
 	for _, key := range []string{
 		"/video.bin", "video.bin/", "sub//b.txt", "./video.bin", "sub/./b.txt", "sub/../video.bin",
 		"..", ".", "/", "sub\\b.txt", "video.bin\x00", "%2e%2e", "\xff",

@@ -5,13 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
-)
 
-// Bounds of a presigned URL's lifetime, as S3's signature version 4
-// allows.
-const (
-	MinPresignTTL = time.Second
-	MaxPresignTTL = 7 * 24 * time.Hour
+	"github.com/rangeserve/rangeserve/storage"
 )
 
 // presignParams are the query parameters a presigned GET may carry: S3's
@@ -28,8 +23,8 @@ var presignParams = map[string]bool{
 
 // PresignGet returns a URL that lets anyone holding it GET the object under
 // key (including with a Range header) for ttl, which must be between
-// [MinPresignTTL] and [MaxPresignTTL]. params may set the response-*
-// overrides listed by S3 (response-content-type,
+// [storage.MinPresignTTL] and [storage.MaxPresignTTL]. params may set the
+// response-* overrides listed by S3 (response-content-type,
 // response-content-disposition, ...); each value is signed as given, fully
 // percent-encoded, so RFC 8187 filename* dispositions (UTF-8, percent
 // escapes) and values with ";", "!" or "&" survive. Other parameters are
@@ -40,8 +35,8 @@ var presignParams = map[string]bool{
 // Presigning is local computation (after the region is known) and does not
 // check that the key exists: call Stat first for a 404.
 func (b *Backend) PresignGet(ctx context.Context, key string, ttl time.Duration, params url.Values) (*url.URL, error) {
-	if ttl < MinPresignTTL || ttl > MaxPresignTTL {
-		return nil, fmt.Errorf("s3: presign %q: lifetime %v is outside S3's %v..%v", key, ttl, MinPresignTTL, MaxPresignTTL)
+	if ttl < storage.MinPresignTTL || ttl > storage.MaxPresignTTL {
+		return nil, fmt.Errorf("s3: presign %q: lifetime %v is outside S3's %v..%v", key, ttl, storage.MinPresignTTL, storage.MaxPresignTTL)
 	}
 	var req url.Values
 	for k, vs := range params {

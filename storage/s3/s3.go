@@ -27,6 +27,19 @@ const DefaultTimeout = 30 * time.Second
 // minio-go's default ten attempts.
 const DefaultMaxRetries = 3
 
+// Lifetimes of the metadata cache ([Options].StatTTL).
+const (
+	// DefaultStatTTL is used when Options.StatTTL is 0: a player's burst
+	// of range requests costs one HEAD, and a replaced object is seen
+	// within a second.
+	DefaultStatTTL = time.Second
+	// NoStatCache, as Options.StatTTL, turns the cache off: one HEAD per
+	// Open and Stat.
+	NoStatCache time.Duration = -1
+	// MaxStatTTL is the longest StatTTL accepted.
+	MaxStatTTL = time.Hour
+)
+
 // Cache is what the backend needs of a block cache: *rangeio.Cache
 // satisfies it. Wrap returns a reader that serves r's bytes through the
 // cache; id identifies one version of one object and is never reused for
@@ -36,7 +49,8 @@ type Cache interface {
 }
 
 // Options configures a [Backend]. The zero value of each optional field
-// selects the default stated in its comment.
+// selects the default stated in its comment ("off" has a name of its
+// own); [New] refuses values out of range, naming the field.
 type Options struct {
 	// Endpoint is the S3 API address as host[:port], without scheme:
 	// "s3.eu-west-1.amazonaws.com", "127.0.0.1:9000". Required.
@@ -50,9 +64,10 @@ type Options struct {
 	// Region is the bucket's region. Default "": looked up once at
 	// start-up (needs s3:GetBucketLocation).
 	Region string
-	// Secure selects https. Default false (http), which is only suitable
-	// for a store on the same host or private network.
-	Secure bool
+	// DisableTLS selects plain http instead of https, which is only
+	// suitable for a store on the same host or a private network.
+	// Default false: https.
+	DisableTLS bool
 	// PathStyle forces path-style requests (https://endpoint/bucket/key),
 	// which MinIO and most self-hosted stores need. Default false: minio-go
 	// picks virtual-host style for AWS and path style elsewhere.
@@ -66,11 +81,13 @@ type Options struct {
 	// Timeout bounds each backend request, from dialing to the end of the
 	// body: one Stat, one ReadAt, one presign's region lookup. A listing is
 	// bounded by its caller's context; each of its pages by Timeout waiting
-	// for the response header. Default [DefaultTimeout].
+	// for the response header. 0 means [DefaultTimeout]; negative values
+	// are refused.
 	Timeout time.Duration
 	// MaxRetries is the number of attempts for a request that fails with a
-	// network error or a retryable S3 error, the first included. Default
-	// [DefaultMaxRetries]; 1 disables retries.
+	// network error or a retryable S3 error, the first included. 0 means
+	// [DefaultMaxRetries]; 1 disables retries; negative values are
+	// refused.
 	MaxRetries int
 	// Cache, when not nil, serves ReadAt through a block cache keyed by
 	// endpoint, bucket, key and ETag. Default nil: every ReadAt is one GET.
@@ -79,8 +96,9 @@ type Options struct {
 	// ETag, type) from an earlier HEAD. A replaced object can be opened
 	// as its old version for that long; its reads are pinned to the old
 	// ETag and fail with [storage.ErrChanged], which drops the entry (the
-	// HTTP layer then opens the object again). Default 0: one HEAD per
-	// Open.
+	// HTTP layer then opens the object again). 0 means [DefaultStatTTL];
+	// [NoStatCache] (or any negative value) sends one HEAD per Open and
+	// Stat; at most [MaxStatTTL].
 	StatTTL time.Duration
 }
 
@@ -94,7 +112,7 @@ type Backend struct {
 	prefix  string
 	timeout time.Duration
 	cache   Cache
-	stats   *statCache // nil when StatTTL is 0
+	stats   *statCache // nil when StatTTL is negative (NoStatCache)
 	// idBase is "s3://endpoint/bucket/", the start of cache ids.
 	idBase string
 	// where names the bucket in errors: "bucket \"b\" at endpoint".
@@ -109,15 +127,19 @@ type Backend struct {
 // bucket storage.ErrNotExist, an unreachable endpoint
 // storage.ErrUnavailable.
 func New(ctx context.Context, opts Options) (*Backend, error) {
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Timeout <= 0 {
+	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	if opts.MaxRetries <= 0 {
+	if opts.MaxRetries == 0 {
 		opts.MaxRetries = DefaultMaxRetries
 	}
+	if opts.StatTTL == 0 {
+		opts.StatTTL = DefaultStatTTL
+	}
+	secure := !opts.DisableTLS
 	lookup := minio.BucketLookupAuto
 	if opts.PathStyle {
 		lookup = minio.BucketLookupPath
@@ -130,10 +152,10 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	client, err := minio.New(opts.Endpoint, &minio.Options{
 		Creds:        creds,
-		Secure:       opts.Secure,
+		Secure:       secure,
 		Region:       opts.Region,
 		BucketLookup: lookup,
-		Transport:    newTransport(opts.Secure, opts.Timeout),
+		Transport:    newTransport(secure, opts.Timeout),
 		MaxRetries:   opts.MaxRetries,
 	})
 	if err != nil {
@@ -158,16 +180,29 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-func (o *Options) validate() error {
+// Validate reports what [New] would refuse in o before it connects: a
+// missing endpoint or bucket, an endpoint with a scheme, half a
+// credential, a negative Timeout or MaxRetries, a StatTTL out of range.
+// The error names the field. Callers that validate a configuration
+// without connecting (a "check" command) call it; New calls it too.
+func (o *Options) Validate() error {
 	switch {
 	case o.Endpoint == "":
 		return errors.New("s3: no endpoint configured: set the store's host[:port]")
 	case strings.Contains(o.Endpoint, "://"):
-		return fmt.Errorf("s3: endpoint %q has a scheme: give host[:port] and set secure for https", o.Endpoint)
+		return fmt.Errorf("s3: endpoint %q has a scheme: give host[:port] (https is the default; DisableTLS selects http)", o.Endpoint)
 	case o.Bucket == "":
 		return fmt.Errorf("s3: no bucket configured for endpoint %s", o.Endpoint)
 	case (o.AccessKey == "") != (o.SecretKey == ""):
 		return fmt.Errorf("s3: %s: access key and secret key must be set together (or neither, for a public bucket)", o.Endpoint)
+	case o.Timeout < 0:
+		return fmt.Errorf("s3: Timeout %v is negative: use a positive duration (0 means %v)", o.Timeout, DefaultTimeout)
+	case o.MaxRetries < 0:
+		return fmt.Errorf("s3: MaxRetries %d is negative: use 1 (no retries) or more (0 means %d)", o.MaxRetries, DefaultMaxRetries)
+	case o.StatTTL < 0 && o.StatTTL != NoStatCache:
+		return fmt.Errorf("s3: StatTTL %v is negative: use NoStatCache to turn the cache off, or 0 for %v", o.StatTTL, DefaultStatTTL)
+	case o.StatTTL > MaxStatTTL:
+		return fmt.Errorf("s3: StatTTL %v is out of range: at most %v (a replaced object is served as its old version that long)", o.StatTTL, MaxStatTTL)
 	}
 	return nil
 }

@@ -82,8 +82,14 @@ func (f *fixture) backend(t testing.TB, endpoint string, opts s3.Options) *s3.Ba
 	opts.Bucket = bucket
 	opts.AccessKey, opts.SecretKey = f.m.AccessKey, f.m.SecretKey
 	opts.PathStyle = true
+	opts.DisableTLS = true // MinIO listens on plain http
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Second
+	}
+	if opts.StatTTL == 0 {
+		// These tests count requests and replace objects: one HEAD per
+		// Open unless a test asks for the cache.
+		opts.StatTTL = s3.NoStatCache
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -772,15 +778,15 @@ func testNewErrors(t *testing.T, f *fixture) {
 		want    error
 		mention []string // substrings the message must contain
 	}{
-		{"wrong secret", s3.Options{Endpoint: f.m.Endpoint, Bucket: bucket, AccessKey: f.m.AccessKey, SecretKey: wrongSecret, PathStyle: true},
+		{"wrong secret", s3.Options{Endpoint: f.m.Endpoint, DisableTLS: true, Bucket: bucket, AccessKey: f.m.AccessKey, SecretKey: wrongSecret, PathStyle: true},
 			storage.ErrPermission, []string{bucket, f.m.Endpoint, "SignatureDoesNotMatch"}},
-		{"unknown access key", s3.Options{Endpoint: f.m.Endpoint, Bucket: bucket, AccessKey: "nobody", SecretKey: wrongSecret, PathStyle: true},
+		{"unknown access key", s3.Options{Endpoint: f.m.Endpoint, DisableTLS: true, Bucket: bucket, AccessKey: "nobody", SecretKey: wrongSecret, PathStyle: true},
 			storage.ErrPermission, []string{bucket, f.m.Endpoint}},
-		{"anonymous on a private bucket", s3.Options{Endpoint: f.m.Endpoint, Bucket: bucket, PathStyle: true, Region: testenv.MinIORegion},
+		{"anonymous on a private bucket", s3.Options{Endpoint: f.m.Endpoint, DisableTLS: true, Bucket: bucket, PathStyle: true, Region: testenv.MinIORegion},
 			storage.ErrPermission, []string{bucket, f.m.Endpoint}},
-		{"missing bucket", s3.Options{Endpoint: f.m.Endpoint, Bucket: "no-such-bucket", AccessKey: f.m.AccessKey, SecretKey: f.m.SecretKey, PathStyle: true},
+		{"missing bucket", s3.Options{Endpoint: f.m.Endpoint, DisableTLS: true, Bucket: "no-such-bucket", AccessKey: f.m.AccessKey, SecretKey: f.m.SecretKey, PathStyle: true},
 			storage.ErrNotExist, []string{"no-such-bucket", f.m.Endpoint, "does not exist"}},
-		{"nothing listening", s3.Options{Endpoint: "127.0.0.1:" + fmt.Sprint(testenv.FreePort(t)), Bucket: bucket, AccessKey: "a", SecretKey: wrongSecret, Region: testenv.MinIORegion, PathStyle: true},
+		{"nothing listening", s3.Options{DisableTLS: true, Endpoint: "127.0.0.1:" + fmt.Sprint(testenv.FreePort(t)), Bucket: bucket, AccessKey: "a", SecretKey: wrongSecret, Region: testenv.MinIORegion, PathStyle: true},
 			storage.ErrUnavailable, []string{bucket}},
 	}
 	for _, tt := range tests {

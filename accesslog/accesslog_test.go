@@ -1,4 +1,4 @@
-package main
+package accesslog
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ func (c *countingWriter) state() (string, int) {
 
 func TestLogWriterBatchesAndKeepsOrder(t *testing.T) {
 	cw := &countingWriter{}
-	lw := newLogWriter(cw)
+	lw := NewWriter(cw)
 	for i := range 100 {
 		fmt.Fprintf(lw, "line %d\n", i)
 	}
@@ -67,7 +67,7 @@ func TestLogWriterBatchesAndKeepsOrder(t *testing.T) {
 
 func TestLogWriterFlushesWhenFull(t *testing.T) {
 	cw := &countingWriter{}
-	lw := newLogWriter(cw)
+	lw := NewWriter(cw)
 	line := strings.Repeat("x", 1000) + "\n"
 	for range 100 { // 100 KB through a 64 KiB buffer
 		io.WriteString(lw, line)
@@ -84,53 +84,41 @@ func TestLogWriterFlushesWhenFull(t *testing.T) {
 	// A record larger than the buffer goes straight through, after what
 	// was buffered.
 	io.WriteString(lw, "small\n")
-	big := strings.Repeat("y", logBufferSize+1)
+	big := strings.Repeat("y", BufferSize+1)
 	io.WriteString(lw, big)
 	if s, _ := cw.state(); !strings.HasSuffix(s, "small\n"+big) {
 		t.Errorf("a record larger than the buffer was not written after the buffered one")
 	}
 }
 
-func TestLoggersFlushProcessLinesAtOnce(t *testing.T) {
-	cw := &countingWriter{}
-	logs := newLoggers(LogConfig{Level: "info", Format: "text"}, cw)
-	logs.access.w.Write([]byte("time=x level=INFO msg=request path=/a\n"))
-	if s, _ := cw.state(); s != "" {
-		t.Fatalf("an access line was written at once: %q", s)
-	}
-	logs.log.With("mount", "/").Warn("something failed")
-	s, n := cw.state()
-	if n != 1 || !strings.Contains(s, "path=/a") || !strings.Contains(s, "something failed") ||
-		strings.Index(s, "path=/a") > strings.Index(s, "something failed") {
-		t.Errorf("a process line must flush what is buffered before it, in order, in one write; got %d writes:\n%s", n, s)
-	}
-	// JSON too.
-	cw = &countingWriter{}
-	logs = newLoggers(LogConfig{Level: "info", Format: "json"}, cw)
-	logs.log.Info("listening")
-	if s, _ := cw.state(); !strings.HasPrefix(s, `{"time":`) {
-		t.Errorf("json format: %q", s)
-	}
-}
+// unwrapper wraps a ResponseWriter the way other middleware does.
+type unwrapper struct{ http.ResponseWriter }
+
+func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 func TestAccessLogLine(t *testing.T) {
 	cw := &countingWriter{}
-	logs := newLoggers(LogConfig{Level: "info", Format: "text"}, cw)
-	h := accessLog(logs.access, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	lw := NewWriter(cw)
+	h := Handler(&Sink{W: lw}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/abort":
 			io.WriteString(w, "partial")
 			panic(http.ErrAbortHandler)
 		case "/teapot":
 			w.WriteHeader(http.StatusTeapot)
+		case "/redirect":
+			SetStrategy(unwrapper{w}, "redirect")
+			w.WriteHeader(http.StatusTemporaryRedirect)
 		default:
+			SetStrategy(w, "serve")
 			io.WriteString(w, "hello")
 		}
 	}))
+	SetStrategy(httptest.NewRecorder(), "serve") // not an access writer: ignored
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	long := "bytes=" + strings.Repeat("1-2,", 100)
-	for _, c := range []struct{ path, rng string }{{"/ok?sig=SECRET", ""}, {"/teapot", long}, {"/abort", ""}} {
+	for _, c := range []struct{ path, rng string }{{"/ok?sig=SECRET", ""}, {"/teapot", long}, {"/abort", ""}, {"/redirect", ""}} {
 		req, _ := http.NewRequest("GET", srv.URL+c.path, nil)
 		if c.rng != "" {
 			req.Header.Set("Range", c.rng)
@@ -140,10 +128,13 @@ func TestAccessLogLine(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	logs.w.Flush()
+	lw.Flush()
 	s, _ := cw.state()
 	for _, want := range []string{
 		"method=GET path=/ok status=200 bytes=5 ",
+		" strategy=serve\n",
+		"path=/redirect status=307 bytes=0 ",
+		" strategy=redirect\n",
 		"path=/teapot status=418 bytes=0 ",
 		`range="bytes=1-2,1-2,`,
 		"path=/abort status=200 bytes=7 ",
@@ -164,8 +155,8 @@ func TestAccessLogLine(t *testing.T) {
 // BenchmarkAccessLog is the access log's cost per request: formatting and
 // buffering, without the handler's work or the network.
 func BenchmarkAccessLog(b *testing.B) {
-	logs := newLoggers(LogConfig{Level: "info", Format: "text"}, io.Discard)
-	h := accessLog(logs.access, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Handler(&Sink{W: NewWriter(io.Discard)}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetStrategy(w, "serve")
 		w.WriteHeader(http.StatusPartialContent)
 	}))
 	r := httptest.NewRequest("GET", "/big.bin", nil)
@@ -184,7 +175,7 @@ func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
 
 // slogLine is what slog's text or JSON handler writes for rec.
-func slogLine(rec *accessRecord, json bool) string {
+func slogLine(rec *record, json bool) string {
 	var out bytes.Buffer
 	var h slog.Handler = slog.NewTextHandler(&out, nil)
 	if json {
@@ -196,6 +187,9 @@ func slogLine(rec *accessRecord, json bool) string {
 	if rec.rng != "" {
 		r.AddAttrs(slog.String("range", rec.rng))
 	}
+	if rec.strategy != "" {
+		r.AddAttrs(slog.String("strategy", rec.strategy))
+	}
 	if rec.aborted {
 		r.AddAttrs(slog.Bool("aborted", true))
 	}
@@ -205,7 +199,7 @@ func slogLine(rec *accessRecord, json bool) string {
 
 // checkAccessLine fails t unless rec formats as slog would, in both
 // syntaxes.
-func checkAccessLine(t *testing.T, rec *accessRecord) {
+func checkAccessLine(t *testing.T, rec *record) {
 	t.Helper()
 	if got, want := string(rec.appendText(nil)), slogLine(rec, false); got != want {
 		t.Errorf("text, path %q:\n got %s want %s", rec.path, got, want)
@@ -224,10 +218,10 @@ var accessLineSeeds = []string{"/plain.mp4", "/a b.mp4", "/vidéo 𝄞.mp4", `/q
 func TestAccessLineIsSlogs(t *testing.T) {
 	when := time.Date(2026, 11, 22, 8, 51, 11, 485_123_456, time.UTC)
 	for i, s := range accessLineSeeds {
-		checkAccessLine(t, &accessRecord{
+		checkAccessLine(t, &record{
 			t: when.Add(time.Duration(i) * 1_000_001), method: "GET", path: s, status: 206,
 			bytes: int64(i) * 1000, dur: time.Duration(i) * 1234567, remote: "127.0.0.1:" + strconv.Itoa(5000+i),
-			rng: s, aborted: i%2 == 1,
+			rng: s, strategy: s, aborted: i%2 == 1,
 		})
 	}
 }
@@ -236,12 +230,12 @@ func TestAccessLineIsSlogs(t *testing.T) {
 // send, the access line is slog's.
 func FuzzAccessLine(f *testing.F) {
 	for _, s := range accessLineSeeds {
-		f.Add("GET", s, s, int64(1e9))
+		f.Add("GET", s, s, "serve", int64(1e9))
 	}
-	f.Fuzz(func(t *testing.T, method, path, rng string, ns int64) {
-		checkAccessLine(t, &accessRecord{
+	f.Fuzz(func(t *testing.T, method, path, rng, strategy string, ns int64) {
+		checkAccessLine(t, &record{
 			t: time.Unix(0, ns), method: method, path: path, status: 200,
-			bytes: ns, dur: time.Duration(ns), remote: "[::1]:80", rng: rng, aborted: ns%2 == 0,
+			bytes: ns, dur: time.Duration(ns), remote: "[::1]:80", rng: rng, strategy: strategy, aborted: ns%2 == 0,
 		})
 	})
 }

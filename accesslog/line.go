@@ -1,4 +1,4 @@
-package main
+package accesslog
 
 import (
 	"strconv"
@@ -14,21 +14,22 @@ import (
 // TextHandler or JSONHandler writes for the same record (TestAccessLineIsSlogs
 // compares them), so log tooling sees one format.
 
-// accessRecord is one request's access line.
-type accessRecord struct {
-	t       time.Time
-	method  string
-	path    string
-	status  int
-	bytes   int64
-	dur     time.Duration
-	remote  string
-	rng     string // "" when the request had no Range header
-	aborted bool
+// record is one request's access line.
+type record struct {
+	t        time.Time
+	method   string
+	path     string
+	status   int
+	bytes    int64
+	dur      time.Duration
+	remote   string
+	rng      string // "" when the request had no Range header
+	strategy string // "" when no handler reported one
+	aborted  bool
 }
 
 // appendText appends rec as slog.TextHandler would, newline included.
-func (rec *accessRecord) appendText(b []byte) []byte {
+func (rec *record) appendText(b []byte) []byte {
 	b = append(b, "time="...)
 	b = appendRFC3339Millis(b, rec.t.Round(0))
 	b = append(b, " level=INFO msg=request method="...)
@@ -47,6 +48,10 @@ func (rec *accessRecord) appendText(b []byte) []byte {
 		b = append(b, " range="...)
 		b = appendTextString(b, rec.rng)
 	}
+	if rec.strategy != "" {
+		b = append(b, " strategy="...)
+		b = appendTextString(b, rec.strategy)
+	}
 	if rec.aborted {
 		b = append(b, " aborted=true"...)
 	}
@@ -54,7 +59,7 @@ func (rec *accessRecord) appendText(b []byte) []byte {
 }
 
 // appendJSON appends rec as slog.JSONHandler would, newline included.
-func (rec *accessRecord) appendJSON(b []byte) []byte {
+func (rec *record) appendJSON(b []byte) []byte {
 	b = append(b, `{"time":"`...)
 	b = rec.t.Round(0).AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"request","method":`...)
@@ -72,6 +77,10 @@ func (rec *accessRecord) appendJSON(b []byte) []byte {
 	if rec.rng != "" {
 		b = append(b, `,"range":`...)
 		b = appendJSONString(b, rec.rng)
+	}
+	if rec.strategy != "" {
+		b = append(b, `,"strategy":`...)
+		b = appendJSONString(b, rec.strategy)
 	}
 	if rec.aborted {
 		b = append(b, `,"aborted":true`...)

@@ -1,4 +1,4 @@
-package main
+package accesslog
 
 import (
 	"io"
@@ -7,28 +7,28 @@ import (
 	"time"
 )
 
-// accessSink receives the access log: one Write per line. json selects
-// slog's JSON syntax instead of its text syntax.
-type accessSink struct {
-	w    io.Writer
-	json bool
+// Sink receives the access log: one Write per line, typically a
+// [Writer]. JSON selects slog's JSON syntax instead of its text syntax.
+type Sink struct {
+	W    io.Writer
+	JSON bool
 }
 
-// accessLog logs one line per request to sink: method, path (never the
-// query, which may hold a link signature), status, bytes, duration, peer
-// and Range. A handler that aborts the connection (http.ErrAbortHandler)
-// is logged as such and the panic goes on to net/http, which closes the
-// connection.
-func accessLog(sink *accessSink, next http.Handler) http.Handler {
+// Handler logs one line per request to sink: method, path (never the
+// query, which may hold a link signature), status, bytes, duration, peer,
+// Range, and the delivery strategy a handler reported with [SetStrategy].
+// A handler that aborts the connection (http.ErrAbortHandler) is logged as
+// such and the panic goes on to net/http, which closes the connection.
+func Handler(sink *Sink, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		aw := &accessWriter{ResponseWriter: w}
 		defer func() {
 			v := recover()
 			now := time.Now()
-			rec := accessRecord{
+			rec := record{
 				t: now, method: r.Method, path: r.URL.Path, status: aw.status,
-				bytes: aw.n, dur: now.Sub(start), remote: r.RemoteAddr, aborted: v != nil,
+				bytes: aw.n, dur: now.Sub(start), remote: r.RemoteAddr, strategy: aw.strategy, aborted: v != nil,
 			}
 			if rec.status == 0 {
 				rec.status = http.StatusOK
@@ -40,12 +40,12 @@ func accessLog(sink *accessSink, next http.Handler) http.Handler {
 				rec.rng = rg
 			}
 			bp := lineBufs.Get().(*[]byte)
-			if sink.json {
+			if sink.JSON {
 				*bp = rec.appendJSON((*bp)[:0])
 			} else {
 				*bp = rec.appendText((*bp)[:0])
 			}
-			sink.w.Write(*bp)
+			sink.W.Write(*bp)
 			lineBufs.Put(bp)
 			if v != nil {
 				panic(v)
@@ -66,8 +66,27 @@ var lineBufs = sync.Pool{New: func() any {
 // net/http can still use sendfile(2) for an *os.File body.
 type accessWriter struct {
 	http.ResponseWriter
-	status int
-	n      int64
+	status   int
+	n        int64
+	strategy string
+}
+
+// SetStrategy records s, the way the response was delivered (such as
+// media's "serve", "x-accel" or "redirect"), in the access line of the
+// request w answers. It finds Handler's writer through Unwrap methods; a
+// w that [Handler] did not wrap is left alone.
+func SetStrategy(w http.ResponseWriter, s string) {
+	for {
+		switch t := w.(type) {
+		case *accessWriter:
+			t.strategy = s
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 func (w *accessWriter) WriteHeader(code int) {
