@@ -1,7 +1,6 @@
 package local
 
 import (
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -128,12 +127,6 @@ func fstatID(f *os.File) (fileID, bool) {
 		return fileID{}, false
 	}
 	return idOf(&st), true
-}
-
-// rewind sets f's offset to 0 with lseek(2).
-func rewind(f *os.File) bool {
-	_, err := unix.Seek(int(f.Fd()), 0, io.SeekStart)
-	return err == nil
 }
 
 func idOf(st *unix.Stat_t) fileID {

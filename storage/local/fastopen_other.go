@@ -27,5 +27,3 @@ func (fastDir) openID(root, key string, follow bool) (*os.File, fileID, bool) {
 func (fastDir) statID(string) (fileID, bool) { return fileID{}, false }
 
 func fstatID(*os.File) (fileID, bool) { return fileID{}, false }
-
-func rewind(*os.File) bool { return false }

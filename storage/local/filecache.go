@@ -40,8 +40,7 @@ const fileInactive = 60 * time.Second
 // pool of descriptors open on it, so that a request for a hot file costs
 // no openat2(2), fcntl(2) or close(2). Each descriptor is lent to one
 // request at a time (sendfile reads from the descriptor's offset, which
-// the HTTP layer seeks), and its offset is rewound before it is lent
-// again. Files up to MemoryFileSize are read once and served from memory.
+// the HTTP layer seeks before each copy). Files up to MemoryFileSize are read once and served from memory.
 //
 // Consistency: an object's bytes are always those of the version its
 // Info (ETag) describes, cached or not. A file replaced by rename keeps
@@ -142,10 +141,11 @@ type cachedFile struct {
 	prev, next *cachedFile
 }
 
-// pooledFile is a descriptor of a cachedFile's version.
+// pooledFile is a descriptor of a cachedFile's version. Its offset is
+// wherever the last request left it: storage.Filer has the HTTP layer
+// seek before every copy.
 type pooledFile struct {
-	f     *os.File
-	moved bool // lent through File(): the offset may not be 0
+	f *os.File
 }
 
 // clock is the monotonic time in ns; a variable for tests.
@@ -251,10 +251,6 @@ func (c *fileCache) get(ctx context.Context, d fastDir, key string) storage.Obje
 	if !ok {
 		id, good := fstatID(pf.f)
 		ok = good && id == e.id
-	}
-	if ok && pf.moved {
-		ok = rewind(pf.f)
-		pf.moved = !ok
 	}
 	if !ok {
 		pf.f.Close()
@@ -540,14 +536,13 @@ func (o *cachedObject) Close() error {
 // Info describes the version the descriptor is open on.
 func (o *cachedObject) Info() storage.Info { return o.e.info }
 
-// File returns the descriptor at offset 0, for sendfile(2); see
-// [storage.Filer]. It belongs to the object until Close, and to nobody
-// else meanwhile; after Close it returns nil.
+// File returns the descriptor, for sendfile(2), at an unspecified offset
+// (see [storage.Filer]). It belongs to the object until Close, and to
+// nobody else meanwhile; after Close it returns nil.
 func (o *cachedObject) File() *os.File {
 	if o.closed.Load() {
 		return nil
 	}
-	o.pf.moved = true
 	return o.pf.f
 }
 

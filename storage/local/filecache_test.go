@@ -68,8 +68,8 @@ func cacheBackend(t testing.TB, root string, o CacheOptions) *Backend {
 	return b
 }
 
-// content reads o whole: through the descriptor (seek 0, read), as the
-// HTTP layer's sendfile would, or through WriteRangeTo for memory.
+// content reads o whole: with CopyAt (WriteRangeTo for memory), and
+// through the descriptor (seek 0, read) as the HTTP layer's sendfile does.
 func content(t testing.TB, o storage.Object) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -77,7 +77,10 @@ func content(t testing.TB, o storage.Object) []byte {
 		t.Fatalf("CopyAt: %v", err)
 	}
 	if fl, ok := o.(storage.Filer); ok {
-		f := fl.File()
+		f := fl.File() // at an unspecified offset: the HTTP layer seeks
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
 		b, err := io.ReadAll(io.LimitReader(f, o.Info().Size+1))
 		if err != nil {
 			t.Fatal(err)
@@ -274,8 +277,7 @@ func TestFileCacheReplaced(t *testing.T) {
 }
 
 // TestFileCacheExclusiveDescriptors: concurrent objects of one file never
-// share a descriptor (sendfile moves its offset), and a descriptor comes
-// back rewound.
+// share a descriptor (sendfile reads from, and moves, its offset).
 func TestFileCacheExclusiveDescriptors(t *testing.T) {
 	dir := t.TempDir()
 	data := randBytes(t, 1<<20)
@@ -298,8 +300,9 @@ func TestFileCacheExclusiveDescriptors(t *testing.T) {
 				}
 				off := int64((g*50 + i) * 997 % (1 << 20))
 				if i%2 == 0 {
-					off = 0 // the HTTP layer does not seek for offset 0
-				} else if _, err := f.Seek(off, io.SeekStart); err != nil {
+					off = 0
+				}
+				if _, err := f.Seek(off, io.SeekStart); err != nil {
 					errs <- err
 				}
 				got, err := io.ReadAll(io.LimitReader(f, 4096))
