@@ -199,9 +199,10 @@ type block struct {
 }
 
 // flight is one backend fetch in progress; others needing the same block
-// wait on done.
+// wait on done (a WaitGroup rather than a channel: no allocation of its
+// own, and a stream claims flights by the batch, in one slice).
 type flight struct {
-	done    chan struct{}
+	done    sync.WaitGroup // Done once, by complete
 	owner   *cachedReader
 	waiters int32 // guarded by Cache.mu until done is closed
 	b       *block
@@ -459,6 +460,7 @@ type claimed struct {
 // block counts as a cache miss (a ReadAt's lookups); without, as nothing
 // (read-ahead). The caller must pass the claims to fill.
 func (c *Cache) claim(w *cachedReader, idxs []int64, miss bool) (claims []claimed, others []int64) {
+	var fs []flight
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, idx := range idxs {
@@ -470,8 +472,16 @@ func (c *Cache) claim(w *cachedReader, idxs []int64, miss bool) (claims []claime
 		if miss {
 			c.misses++
 		}
-		f := &flight{done: make(chan struct{}), owner: w}
+		if fs == nil {
+			fs = make([]flight, len(idxs))
+		}
+		f := &fs[len(claims)]
+		f.owner = w
+		f.done.Add(1)
 		c.flights[k] = f
+		if claims == nil {
+			claims = make([]claimed, 0, len(idxs))
+		}
 		claims = append(claims, claimed{k, f})
 	}
 	return claims, others
@@ -721,7 +731,7 @@ func (c *Cache) get(w *cachedReader, idx int64) (*block, error) {
 			}
 			f.waiters++
 			c.mu.Unlock()
-			<-f.done
+			f.done.Wait()
 			if f.err == nil {
 				return f.b, nil
 			}
@@ -731,7 +741,8 @@ func (c *Cache) get(w *cachedReader, idx int64) (*block, error) {
 			}
 			continue // the fetch used another request's reader: retry with ours
 		}
-		f := &flight{done: make(chan struct{}), owner: w}
+		f := &flight{owner: w}
+		f.done.Add(1)
 		c.flights[k] = f
 		c.mu.Unlock()
 		return c.lead(w, k, f)
@@ -748,7 +759,8 @@ func (c *Cache) prefetch(w *cachedReader, idx int64) error {
 		c.mu.Unlock()
 		return nil
 	}
-	f := &flight{done: make(chan struct{}), owner: w}
+	f := &flight{owner: w}
+	f.done.Add(1)
 	c.flights[k] = f
 	c.mu.Unlock()
 	c.readAheads.Add(1)
@@ -951,7 +963,7 @@ func (c *Cache) complete(k blockKey, f *flight, b *block, err error) {
 	}
 	f.b, f.err = b, err
 	c.mu.Unlock()
-	close(f.done)
+	f.done.Done()
 }
 
 // evict drops b from the cache; c.mu is held.

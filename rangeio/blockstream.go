@@ -86,12 +86,16 @@ type spanStream struct {
 	cur      *block
 	err      error // sticky
 
-	// A short span: its blocks, loaded by loadAll, in order from
-	// pending[0] (nil entries are taken from the cache when needed).
+	// The blocks to deliver next, in order from pending[0] (nil entries
+	// are taken from the cache when needed): all of a short span's, loaded
+	// by loadAll, or the fetcher's last batch.
 	pending []fetched
 
-	// A long span: the fetcher goroutine and its hand-over.
-	ch       chan fetched
+	// A long span: the fetcher goroutine and its hand-over, in batches
+	// (one goroutine wake-up per batch rather than per block: switches
+	// are what a stream costs most on a busy or virtual machine).
+	ch       chan []fetched
+	owed     int           // tokens to give back: the blocks of the batch taken
 	tokens   chan struct{} // one per block the fetcher may run ahead
 	granted  int           // tokens handed out so far, in blocks
 	received int           // blocks received from the fetcher
@@ -173,9 +177,11 @@ func (s *spanStream) Close() error {
 			<-s.done
 			for {
 				select {
-				case f := <-s.ch:
-					if f.b != nil {
-						c.release(f.b)
+				case batch := <-s.ch:
+					for _, f := range batch {
+						if f.b != nil {
+							c.release(f.b)
+						}
 					}
 					continue
 				default:
@@ -208,12 +214,12 @@ func (s *spanStream) block() (*block, error) {
 		s.err = fs.ErrClosed
 		return nil, s.err
 	}
-	var f fetched
-	if s.ch == nil {
-		f, s.pending = s.pending[0], s.pending[1:]
-	} else {
-		f = s.receive()
+	if len(s.pending) == 0 && s.ch != nil {
+		s.receive()
 	}
+	f := s.pending[0]
+	s.pending[0] = fetched{}
+	s.pending = s.pending[1:]
 	if f.idx != idx && f.err == nil {
 		f.err = fmt.Errorf("rangeio: span stream out of order: block %d where %d was due", f.idx, idx)
 	}
@@ -232,23 +238,28 @@ func (s *spanStream) block() (*block, error) {
 	return b, nil
 }
 
-// receive takes the fetcher's next block, widening its window when the
-// reader had to wait, and gives the block's token back.
-func (s *spanStream) receive() fetched {
-	var f fetched
+// receive takes the fetcher's next batch into s.pending, gives back the
+// tokens of the batch taken before, and widens the fetcher's window when
+// the reader had to wait for it.
+func (s *spanStream) receive() {
+	for range s.owed {
+		s.tokens <- struct{}{} // never blocks: at most granted tokens exist
+	}
+	s.owed = 0
+	var batch []fetched
 	select {
-	case f = <-s.ch:
+	case batch = <-s.ch:
 	default:
 		if s.received > 0 {
 			// The fetcher is behind (not merely starting): let it run
 			// further ahead.
 			s.grant(min(s.granted, cap(s.tokens)-s.granted))
 		}
-		f = <-s.ch
+		batch = <-s.ch
 	}
-	s.received++
-	s.tokens <- struct{}{} // never blocks: at most granted tokens exist
-	return f
+	s.received += len(batch)
+	s.owed = len(batch)
+	s.pending = batch
 }
 
 // grant lets the fetcher run n blocks further ahead.
@@ -291,7 +302,7 @@ func (s *spanStream) loadAll(first, last int64) {
 func (s *spanStream) startFetcher(first, last int64) {
 	bs := s.w.c.bs
 	win := int(max(maxStreamWindow/bs, 1))
-	s.ch = make(chan fetched, win)
+	s.ch = make(chan []fetched, win)
 	s.tokens = make(chan struct{}, win)
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
@@ -340,6 +351,7 @@ func (s *spanStream) fetch(first, last int64) {
 		}
 		c.warmFromDisk(w, idx, idx+m-1)
 		pend, _ = c.claim(w, idxs, false)
+		batch := make([]fetched, 0, m)
 		for j := idx; j < idx+m; j++ {
 			f := fetched{idx: j}
 			if len(pend) > 0 && pend[0].k.idx == j {
@@ -349,17 +361,24 @@ func (s *spanStream) fetch(first, last int64) {
 			} else {
 				s.pass(j)
 			}
-			select {
-			case s.ch <- f:
-			case <-s.stop:
+			batch = append(batch, f)
+			if f.err != nil {
+				break
+			}
+		}
+		failed := batch[len(batch)-1].err != nil // the batch is the reader's once sent
+		select {
+		case s.ch <- batch:
+		case <-s.stop:
+			for _, f := range batch {
 				if f.b != nil {
 					c.release(f.b)
 				}
-				return
 			}
-			if f.err != nil {
-				return
-			}
+			return
+		}
+		if failed {
+			return
 		}
 		idx += m
 	}
@@ -423,7 +442,6 @@ func (s *spanStream) fetchClaimed(cl claimed, last int64) (*block, error) {
 		}
 		b, err = c.readBlock(w, s.body, idx)
 		if err == nil {
-			defer c.fetched(w, idx)
 			s.at.idx++
 			if s.at.idx >= s.at.end {
 				s.setBody(nil)
@@ -440,6 +458,9 @@ func (s *spanStream) fetchClaimed(cl claimed, last int64) (*block, error) {
 		// one at this block.
 	}
 	c.complete(cl.k, cl.f, b, err)
+	if err == nil {
+		c.fetched(w, idx) // after complete: the block is resident
+	}
 	return b, err
 }
 
