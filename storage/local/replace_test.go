@@ -75,12 +75,18 @@ func TestReplaceUnderLoad(t *testing.T) {
 			}
 			next(0)
 
-			deadline := time.Now().Add(1500 * time.Millisecond)
+			// At least 1.5 s and 200 responses (slow under -race on a busy
+			// machine), at most 15 s.
+			start := time.Now()
 			var checked, whole atomic.Int64
+			going := func() bool {
+				el := time.Since(start)
+				return el < 1500*time.Millisecond || el < 15*time.Second && checked.Load() < 200
+			}
 			seen := sync.Map{}
 			var wg sync.WaitGroup
 			wg.Go(func() {
-				for i := 1; time.Now().Before(deadline); i++ {
+				for i := 1; going(); i++ {
 					next(i)
 					time.Sleep(time.Duration(mrand.IntN(3)) * time.Millisecond)
 				}
@@ -89,7 +95,7 @@ func TestReplaceUnderLoad(t *testing.T) {
 				wg.Go(func() {
 					client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 					defer client.CloseIdleConnections()
-					for i := 0; time.Now().Before(deadline); i++ {
+					for i := 0; going(); i++ {
 						req, _ := http.NewRequest("GET", srv.URL+"/v.bin", nil)
 						var off, n int64 = 0, -1
 						if (g+i)%2 == 1 {
