@@ -29,16 +29,26 @@ func TestImportRules(t *testing.T) {
 		"internal/testenv": {},
 		"zipstream":        {},
 		"internal/uitest":  {"internal/testenv"},
+		"cors":             {},
+		"health":           {},
+		"limits":           {},
+		"server":           {},
+		"metrics":          {"storage", "rangeio"},
 		"":                 {},
+		// Examples use the library's public API only.
+		"examples/sqlite-export": {"media"},
 	}
 	third := map[string][]string{ // third-party module prefixes each may use
-		"storage/s3":       {"github.com/minio/minio-go/v7"},
-		"storage/local":    {"golang.org/x/sys"}, // openat2(2)
-		"internal/testenv": {"github.com/minio/minio-go/v7"},
-		"internal/uitest":  {"github.com/chromedp/chromedp", "github.com/chromedp/cdproto"},
-		"media":            {"github.com/h2non/filetype"},
-		"rangeio":          {"golang.org/x/sync"},
-		"zipstream":        {"github.com/hashicorp/golang-lru/v2"},
+		"storage/s3":             {"github.com/minio/minio-go/v7"},
+		"storage/local":          {"golang.org/x/sys"}, // openat2(2)
+		"internal/testenv":       {"github.com/minio/minio-go/v7"},
+		"internal/uitest":        {"github.com/chromedp/chromedp", "github.com/chromedp/cdproto"},
+		"media":                  {"github.com/h2non/filetype"},
+		"rangeio":                {"golang.org/x/sync"},
+		"zipstream":              {"github.com/hashicorp/golang-lru/v2"},
+		"examples/sqlite-export": {"modernc.org/sqlite"}, // pure Go, no cgo
+		"metrics":                {"github.com/prometheus/client_golang"},
+		"limits":                 {"golang.org/x/time"},
 	}
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
 	if err != nil {

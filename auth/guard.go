@@ -29,6 +29,33 @@ type GuardOptions struct {
 	// requests (TLS terminated by a proxy). It is always Secure on TLS
 	// requests.
 	SecureCookies bool
+	// LinkVerified, when not nil, is called once per request that
+	// presents a signed link (or a grace cookie for an expired one), with
+	// the outcome: one of the [LinkOutcomes]. Metrics count them. Default
+	// nil.
+	LinkVerified func(outcome string)
+}
+
+// LinkOutcomes are the outcomes [GuardOptions].LinkVerified reports: a
+// link admitted ("ok"), an expired link admitted by its grace cookie
+// ("grace"), or why it was refused.
+var LinkOutcomes = []string{"ok", "grace", "expired", "bad_signature", "malformed", "scope", "ip", "method"}
+
+// linkOutcome names a refusal of [Signer.Verify] or of the guard.
+func linkOutcome(err error) string {
+	switch {
+	case errors.Is(err, ErrExpired):
+		return "expired"
+	case errors.Is(err, ErrMalformed):
+		return "malformed"
+	case errors.Is(err, ErrScope):
+		return "scope"
+	case errors.Is(err, ErrIP):
+		return "ip"
+	case errors.Is(err, errMethod):
+		return "method"
+	}
+	return "bad_signature"
 }
 
 // Guard decides whether a request may read a key of a mount, and writes
@@ -40,11 +67,12 @@ type Guard struct {
 	log      *slog.Logger
 	clientIP func(*http.Request) netip.Addr
 	secure   bool
+	verified func(outcome string) // nil: not reported
 }
 
 // NewGuard returns a Guard with the given options.
 func NewGuard(o GuardOptions) *Guard {
-	g := &Guard{signer: o.Signer, tokens: o.Tokens, log: o.Logger, clientIP: o.ClientIP, secure: o.SecureCookies}
+	g := &Guard{signer: o.Signer, tokens: o.Tokens, log: o.Logger, clientIP: o.ClientIP, secure: o.SecureCookies, verified: o.LinkVerified}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -172,16 +200,34 @@ func (g *Guard) linkOK(w http.ResponseWriter, r *http.Request, mount, key string
 	viaCookie := err != nil
 	if err == nil || (errors.Is(err, ErrExpired) && g.signer.validGrace(r, l, mount, key)) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			g.report(errMethod)
 			*errp = errMethod
 			return Grant{}, false
 		}
 		if c := g.signer.graceCookie(l, mount, key, r.URL.EscapedPath(), r.TLS != nil || g.secure); c != nil {
 			http.SetCookie(w, c)
 		}
+		if viaCookie {
+			g.reportOutcome("grace")
+		} else {
+			g.reportOutcome("ok")
+		}
 		return g.signer.grant(l, viaCookie), true
+	}
+	if !errors.Is(err, ErrMissing) {
+		g.report(err)
 	}
 	*errp = err
 	return Grant{}, false
+}
+
+// report and reportOutcome call the LinkVerified hook, if any.
+func (g *Guard) report(err error) { g.reportOutcome(linkOutcome(err)) }
+
+func (g *Guard) reportOutcome(outcome string) {
+	if g.verified != nil {
+		g.verified(outcome)
+	}
 }
 
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, status int, body, challenge string, level slog.Level, reason error, policy string, mount, key string, extra ...slog.Attr) {

@@ -601,3 +601,69 @@ func TestMiddlewarePanicsOnMiswiring(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestLinkVerifiedHook: the hook hears once per request that presents a
+// link, with the outcome; requests without one, and token requests, are
+// not reported.
+func TestLinkVerifiedHook(t *testing.T) {
+	const ttl = 5 * time.Minute
+	e := newEnv(t, SignerOptions{Grace: 10 * time.Minute, MaxGrace: time.Hour})
+	var got []string
+	e.guard.verified = func(o string) { got = append(got, o) }
+	h := e.guard.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), PolicySignedOrToken, "/m/", keyOf("/m/"))
+	good := e.link("exists-a.mp4", ttl, LinkOptions{})
+	other := e.link("exists-b.mp4", ttl, LinkOptions{})
+	bound := e.link("exists-a.mp4", ttl, LinkOptions{IP: netip.MustParseAddr("198.51.100.9")})
+	scoped := e.link("dir/x", ttl, LinkOptions{Scope: "dir/"})
+	q := mustQuery(good)
+	tampered := "/m/exists-a.mp4?" + strings.Replace(q.Encode(), "sig="+q.Get("sig"), "sig=AAAA"+q.Get("sig")[4:], 1)
+	cookie := graceOf(serve(h, good))
+	got = nil
+	steps := []struct {
+		target string
+		opts   []reqOpt
+		want   string // "" for not reported
+	}{
+		{good, nil, "ok"},
+		{"/m/exists-b.mp4" + other[strings.Index(other, "?"):], []reqOpt{method(http.MethodPost)}, "method"},
+		{"/m/exists-a.mp4" + scoped[strings.Index(scoped, "?"):], nil, "scope"},
+		{"/m/exists-a.mp4" + other[strings.Index(other, "?"):], nil, "bad_signature"},
+		{tampered, nil, "bad_signature"},
+		{bound, nil, "ip"},
+		{"/m/exists-a.mp4?exp=x&kid=a&sig=b", nil, "malformed"},
+		{"/m/exists-a.mp4", nil, ""},
+		{"/m/exists-a.mp4", []reqOpt{bearerH(tokMedia)}, ""},
+	}
+	for _, s := range steps {
+		got = nil
+		serve(h, s.target, s.opts...)
+		if s.want == "" && len(got) != 0 || s.want != "" && (len(got) != 1 || got[0] != s.want) {
+			t.Errorf("%s: reported %q, want %q", s.target, got, s.want)
+		}
+	}
+	e.clk.t = t0.Add(ttl + time.Minute)
+	for _, s := range []struct {
+		cs   []*http.Cookie
+		want string
+	}{{[]*http.Cookie{cookie}, "grace"}, {nil, "expired"}} {
+		got = nil
+		serve(h, good, withCookies(s.cs...))
+		if len(got) != 1 || got[0] != s.want {
+			t.Errorf("expired link, cookies %d: reported %q, want %q", len(s.cs), got, s.want)
+		}
+	}
+	for _, o := range got {
+		if !slicesContains(LinkOutcomes, o) {
+			t.Errorf("outcome %q is not in LinkOutcomes", o)
+		}
+	}
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

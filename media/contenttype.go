@@ -97,12 +97,18 @@ func infoType(ct string) string {
 	if ct == "" {
 		return ""
 	}
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.TrimSpace(mt)
-	if strings.EqualFold(mt, octetStream) || strings.EqualFold(mt, binaryOctetStream) {
+	// A stored type is whatever the uploader sent. Anything but one valid
+	// media type is ignored: browsers take the last of a list such as
+	// "text/plain,text/html" (Fetch's "extract a MIME type"), while the
+	// sandbox decision would judge the first.
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || strings.ContainsAny(ct, ",") || !strings.Contains(mt, "/") {
 		return ""
 	}
-	return withCharset(ct)
+	if mt == octetStream || mt == binaryOctetStream {
+		return ""
+	}
+	return withCharset(mime.FormatMediaType(mt, params))
 }
 
 // extType returns the content type for name's extension: the built-in

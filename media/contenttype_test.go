@@ -156,7 +156,11 @@ func TestInfoType(t *testing.T) {
 		" application/octet-stream ":    "",
 		"video/mp4":                     "video/mp4",
 		"text/csv":                      "text/csv; charset=utf-8",
-		"TEXT/html":                     "TEXT/html; charset=utf-8",
+		"TEXT/html":                     "text/html; charset=utf-8",
+		"text/plain,text/html":          "",
+		"video/mp4, text/html":          "",
+		"text/html;;":                   "",
+		"html":                          "",
 		"text/html; charset=iso-8859-1": "text/html; charset=iso-8859-1",
 	} {
 		if got := infoType(in); got != want {

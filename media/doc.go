@@ -15,7 +15,17 @@
 //     that a failing store gets 502 or 504), pooled buffers over
 //     io.ReaderAt otherwise ([rangeio.CopyAt]);
 //   - chunked: an object of unknown length (Info.Size == -1) that is also an
-//     io.Reader is streamed without Content-Length and without ranges;
+//     io.Reader is streamed without Content-Length and without ranges; so
+//     is a local file still being written, with ?follow=1 (its appends as
+//     they land, until it has been idle for Options.FollowIdleTimeout;
+//     [storage.Follower]);
+//   - listing: a folder (a path ending in "/", or a key that is a
+//     directory) with ?format=ndjson or Accept: application/x-ndjson is
+//     streamed as NDJSON, one {"name","size","mtime","etag","type","dir"}
+//     object a line ([storage.Lister]); with ?format=json[&limit=N]
+//     [&cursor=C] it is answered one page sorted by name, with an opaque
+//     cursor to the next ([storage.PageLister]). A browser asking for a
+//     folder is redirected to Options.UIURL when set;
 //   - x-accel / x-sendfile: after the object has been found, the response
 //     only names it (X-Accel-Redirect, X-Sendfile) and the front proxy sends
 //     the bytes, ranges and conditionals included. The proxy is handed only
@@ -61,14 +71,24 @@
 // mistakes a truncated body for a complete one. An object found replaced
 // ([storage.ErrChanged]) before the status line is opened again, once.
 //
+// The chunked path is also a library for Go programs that generate a body
+// ([Stream], and [StreamCSV] and [StreamNDJSON] for rows from an
+// iterator such as a database cursor): no Content-Length, a flush policy
+// (every N bytes or T ms, whichever comes first), a status for an error
+// before the first byte and an aborted response after it, and a producer
+// cancelled through the request's context when the client leaves.
+//
 // The code has one file per concern: handler.go (Options, New, the entry
 // points and the method check), serve.go (the bytes sent by the handler),
-// stream.go (unknown length), delegate.go (X-Accel-Redirect, X-Sendfile),
-// redirect.go (presigned URLs), archive.go (folders as ZIP archives),
-// preconditions.go (validators, conditional requests, 304), headers.go
-// (header plumbing), contenttype.go, disposition.go, errors.go (the
-// error-to-status mapping) and grant.go (what callers attach to a request,
-// and what the handler reports back).
+// stream.go (unknown length), chunked.go (the chunked path: [Stream] and
+// its flushing writer), rows.go (CSV and NDJSON rows), query.go (query
+// parameters: follow, format, the UI redirect), listing.go (folder
+// listings and cursors), follow.go (?follow=1), delegate.go
+// (X-Accel-Redirect, X-Sendfile), redirect.go (presigned URLs), archive.go
+// (folders as ZIP archives), preconditions.go (validators, conditional
+// requests, 304), headers.go (header plumbing), contenttype.go,
+// disposition.go, errors.go (the error-to-status mapping) and grant.go
+// (what callers attach to a request, and what the handler reports back).
 //
 // media imports storage (interfaces only), rangeio and zipstream; it must
 // never import a concrete backend, minio-go, auth or cmd. Authorization

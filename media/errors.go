@@ -52,6 +52,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, key string, err e
 		return
 	case http.StatusNotFound:
 		level = slog.LevelDebug
+		if errors.Is(err, storage.ErrIsDir) && h.redirectToUI(w, r) {
+			return // a browser asking for a folder (query.go)
+		}
 	case http.StatusForbidden:
 		level = slog.LevelInfo
 	}
@@ -66,11 +69,16 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, key string, err e
 // or caching headers that a caller may have set for a successful response
 // (like net/http since Go 1.23, golang/go #50905).
 func writeStatus(w http.ResponseWriter, r *http.Request, status int) {
+	writeStatusBody(w, r, status, statusBody(status))
+}
+
+// writeStatusBody is writeStatus with a body of the caller's, such as
+// "400 follow needs a local file\n".
+func writeStatusBody(w http.ResponseWriter, r *http.Request, status int, body string) {
 	hdr := w.Header()
 	for _, k := range []string{"Etag", "Last-Modified", "Cache-Control", "Content-Disposition", "Content-Encoding", "Accept-Ranges"} {
 		delete(hdr, k)
 	}
-	body := statusBody(status)
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))

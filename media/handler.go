@@ -70,6 +70,20 @@ type Options struct {
 	// [storage.MinPresignTTL] and [storage.MaxPresignTTL] (1s to 7 days);
 	// 0 means [DefaultRedirectTTL]. A request's [Grant] may shorten it.
 	RedirectTTL time.Duration
+	// FlushBytes and FlushInterval are the flush policy of the chunked
+	// path (objects of unknown size, listings, ?follow=1), as in
+	// [StreamOptions]: 0 means [DefaultFlushBytes] and
+	// [DefaultFlushInterval].
+	FlushBytes    int
+	FlushInterval time.Duration
+	// FollowIdleTimeout ends a ?follow=1 response once the file has not
+	// grown for this long; 0 means [DefaultFollowIdleTimeout].
+	FollowIdleTimeout time.Duration
+	// UIURL is the address of a web UI, such as "/ui/". A browser
+	// (Accept: text/html) asking for a folder without ?format is
+	// redirected (302) to UIURL + "#" + the folder's escaped URL path.
+	// "" means no redirect: such requests get 404, as any directory.
+	UIURL string
 	// AllowHidden serves keys with a segment that starts with "." (".env",
 	// ".git/config", "a/.b/c"). By default such a key is answered 404, and
 	// the refusal is logged, whatever the backend holds: the policy is
@@ -131,6 +145,7 @@ type Handler struct {
 	pather    storage.Pather    // ModeXSendfile
 	presigner storage.Presigner // ModeRedirect
 	types     *typeCache
+	flush     flushPolicy     // the chunked path's (chunked.go)
 	faststart bool            // serve virtual faststart files (faststart.go)
 	plans     *planCache      // faststart plans per object version
 	sums      *zipstream.Sums // CRC-32s of archive entries
@@ -156,6 +171,9 @@ func New(b storage.Backend, opts Options) (*Handler, error) {
 	}
 	if h.opts.Mode == "" {
 		h.opts.Mode = ModeServe
+	}
+	if err := h.initStreaming(); err != nil {
+		return nil, err
 	}
 	var err error
 	if h.faststart, err = faststartOn(h.opts); err != nil {
@@ -282,6 +300,9 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 	}
 	if kind, ok := archiveQuery(r); ok {
 		h.serveArchive(w, r, key, kind)
+		return
+	}
+	if h.serveQuery(w, r, key) { // listings, ?follow=1, folders (query.go)
 		return
 	}
 	switch h.opts.Mode {

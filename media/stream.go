@@ -10,12 +10,12 @@ import (
 	"github.com/rangeserve/rangeserve/storage"
 )
 
-// serveStream sends an object of unknown length: no Content-Length, no
-// ranges, the body streamed from the object's io.Reader through a pooled
-// buffer. Objects that cannot be read sequentially get 501.
-//
-// It is deliberately minimal; growing files and generated archives will
-// extend it (flushing, trailers).
+// serveStream sends an object of unknown length on the chunked path
+// (see [Stream]): no Content-Length, Accept-Ranges: none and never a 206,
+// the body read from the object's io.Reader and flushed by the handler's
+// policy (Options.FlushBytes, Options.FlushInterval); a read error before
+// the first flush is a status, after it an aborted response. Objects that
+// cannot be read sequentially get 501.
 func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object) {
 	report(r.Context(), StrategyStream)
 	var rd io.Reader
@@ -31,19 +31,20 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, key string
 	ctype, _ := h.contentType(key, info, nil)
 	hw := headerWriter{h: w.Header()}
 	hw.set("Content-Type", ctype)
-	hw.set("X-Content-Type-Options", "nosniff")
 	hw.set("Content-Disposition", ContentDisposition(dispositionKind(r), baseName(key)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead || rd == nil {
-		return
+	if activeContent(ctype) {
+		hw.set("Content-Security-Policy", sandboxCSP)
 	}
-	bp := streamBufs.Get().(*[]byte)
-	defer streamBufs.Put(bp)
-	// Hide w's ReadFrom and rd's WriteTo so that io.CopyBuffer uses our
-	// buffer rather than allocating its own.
-	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{rd}, *bp); err != nil {
-		h.abort(r, key, err)
-	}
+	_ = h.stream(w, r, key, func(out io.Writer) error {
+		if rd == nil { // a HEAD answered from Stat alone
+			return nil
+		}
+		bp := streamBufs.Get().(*[]byte)
+		defer streamBufs.Put(bp)
+		// Hide rd's WriteTo so that io.CopyBuffer uses the pooled buffer.
+		_, err := io.CopyBuffer(out, struct{ io.Reader }{rd}, *bp)
+		return err
+	})
 }
 
 // streamBufs holds the *[]byte buffers of the chunked path.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what rangeserve's tests need, when it is missing: Debian packages
-# (curl, wget, aria2, ffmpeg, nginx, wrk, strace, chromium, unzip) with apt-get, and MinIO
+# (curl, wget, aria2, ffmpeg, nginx, wrk, strace, chromium, unzip,
+# nghttp2-client for h2load) with apt-get, and MinIO
 # built from the Go module proxy into $RANGESERVE_TOOLS
 # (default ~/.cache/rangeserve/bin), where later runs reuse it.
 set -euo pipefail
@@ -12,6 +13,7 @@ minio_version="v0.0.0-20260212201848-7aac2a2c5b7c"
 declare -A pkgs=(
   [curl]=curl [wget]=wget [aria2c]=aria2 [ffprobe]=ffmpeg [ffmpeg]=ffmpeg
   [nginx]=nginx [wrk]=wrk [strace]=strace [chromium]=chromium [unzip]=unzip
+  [h2load]=nghttp2-client
 )
 missing=()
 for cmd in "${!pkgs[@]}"; do

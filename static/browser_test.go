@@ -130,10 +130,9 @@ func TestBrowserUI(t *testing.T) {
 	t.Run("share", func(t *testing.T) {
 		link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/locked/video.mp4", Token: fakeToken})
 		u, _ := url.Parse(link)
-		// A fresh browser (no token, no cookie) plays the file through
+		// A fresh browser context (no token, no cookie) plays the file through
 		// the link's player page, and straight from the link itself.
-		fresh := uitest.Start(t)
-		fresh.Viewport(t, 1280, 800)
+		fresh := b.Fresh(t)
 		uitest.CheckPlayer(t, fresh, base, uitest.PlayerWant{Path: "/locked/video.mp4", Query: u.RawQuery, Duration: 10})
 		fresh.Navigate(t, link)
 		fresh.Wait(t, 20*time.Second, "the raw link plays", `document.querySelector('video') && document.querySelector('video').readyState >= 2`, `document.body.innerHTML.slice(0, 200)`)
@@ -159,11 +158,12 @@ func TestBrowserUI(t *testing.T) {
 	})
 
 	t.Run("folder share", func(t *testing.T) {
-		// With the token, the folder's Share button opens the form; the
-		// link covers the folder (scope), and its player-page link lists
-		// the folder in a fresh browser.
+		// With the token, the signed folder lists through a link the page
+		// makes for itself, and its Share button opens the form; the link
+		// covers the folder (scope), and its player-page link lists the
+		// folder in a fresh browser.
 		b.Open(t, uitest.PageURL(base, "/locked/docs/", ""))
-		b.Wait(t, 10*time.Second, "refused without a link", `document.querySelector('.problem')`, `document.querySelector('#view').innerText`)
+		b.Wait(t, 10*time.Second, "listed with the token", `document.querySelector('.entry-name') && document.querySelector('.entry-name').textContent === 'notes.txt'`, `document.querySelector('#view').innerText`)
 		if uitest.Eval[bool](t, b, 5*time.Second, `sessionStorage.getItem('rangeserve.token') === null`) {
 			t.Fatal("the share subtest left no token in sessionStorage")
 		}
@@ -175,7 +175,7 @@ func TestBrowserUI(t *testing.T) {
 		if !strings.HasPrefix(link, base+"/locked/docs/?") || !strings.Contains(link, "scope=docs%2F") {
 			t.Fatalf("folder link %q: want %s/locked/docs/?…scope=docs/…", link, base)
 		}
-		fresh := uitest.Start(t)
+		fresh := b.Fresh(t)
 		fresh.Open(t, page)
 		fresh.Wait(t, 10*time.Second, "the folder through its link", `document.querySelector('.entry-name') && document.querySelector('.entry-name').textContent === 'notes.txt'`, `document.querySelector('#view').innerText`)
 		// The file inside opens through the same link (the query rides along).
@@ -241,7 +241,7 @@ func screenshots(t *testing.T, base, name string, w, h int64, scheme string) {
 		b.Screenshot(t, "image-"+name)
 	}
 
-	link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/video.mp4", Token: fakeToken})
+	link := uitest.CheckShare(t, b, base, uitest.ShareWant{Path: "/locked/video.mp4", Token: fakeToken})
 	if link == "" {
 		t.Fatal("no link")
 	}

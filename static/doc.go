@@ -25,7 +25,7 @@
 // # Security
 //
 // Every response carries a Content-Security-Policy without 'unsafe-inline'
-// or eval (see [Options.CSP]), X-Content-Type-Options: nosniff and
+// or eval ([DefaultCSP], plus [Options].MediaOrigins), X-Content-Type-Options: nosniff and
 // Referrer-Policy: no-referrer. The UI renders every name from the server
 // with textContent, never as HTML.
 package static

@@ -137,8 +137,14 @@ func (f *fakeAPI) serveLinks(w http.ResponseWriter, r *http.Request) {
 		jsonErr(w, 400, "bad JSON")
 		return
 	}
-	if !slices.ContainsFunc(f.mounts, func(m fakeMount) bool { return m.Prefix == req.Mount }) {
+	i := slices.IndexFunc(f.mounts, func(m fakeMount) bool { return m.Prefix == req.Mount })
+	if i < 0 {
 		jsonErr(w, 400, "unknown mount")
+		return
+	}
+	if a := f.mounts[i].Auth; a == "public" || a == "token" {
+		// As the server: only signed and signed-or-token mounts take links.
+		jsonErr(w, 400, "mount "+req.Mount+" is "+a+": it does not accept links")
 		return
 	}
 	ttl, err := time.ParseDuration(req.TTL)

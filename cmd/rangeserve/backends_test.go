@@ -34,7 +34,7 @@ func startApp(t *testing.T, config string) (*httptest.Server, *app, *syncBuffer)
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := newApp(context.Background(), cfg, log, &accesslog.Sink{W: logs})
+	a, err := newApp(context.Background(), cfg, log, &accesslog.Sink{W: logs}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,8 @@ type proc struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan error
+	// config is the path of its config file (a reload test rewrites it).
+	config string
 }
 
 type syncBuffer struct {
@@ -95,6 +97,13 @@ func (p *proc) loggedLines() string {
 // answers. It is stopped by pid at the end of the test.
 func startBinary(t *testing.T, config string, env ...string) *proc {
 	t.Helper()
+	return startBinaryWith(t, config, "http", http.DefaultClient, env...)
+}
+
+// startBinaryWith is startBinary for a server whose URL has scheme
+// ("https" for a config with server.tls), polled with client.
+func startBinaryWith(t *testing.T, config, scheme string, client *http.Client, env ...string) *proc {
+	t.Helper()
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
@@ -102,7 +111,7 @@ func startBinary(t *testing.T, config string, env ...string) *proc {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	p := &proc{URL: "http://" + addr, logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{URL: scheme + "://" + addr, logs: &syncBuffer{}, done: make(chan error, 1), config: cfg}
 	p.cmd = exec.Command(bin, "-config", cfg, "-listen", addr)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
@@ -118,7 +127,7 @@ func startBinary(t *testing.T, config string, env ...string) *proc {
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get(p.URL + "/api/healthz")
+		resp, err := client.Get(p.URL + "/api/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -17,10 +17,15 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rangeserve/rangeserve/auth"
+	"github.com/rangeserve/rangeserve/cors"
+	"github.com/rangeserve/rangeserve/health"
+	"github.com/rangeserve/rangeserve/limits"
 	"github.com/rangeserve/rangeserve/media"
 	"github.com/rangeserve/rangeserve/rangeio"
+	"github.com/rangeserve/rangeserve/server"
 	"github.com/rangeserve/rangeserve/storage/local"
 	"github.com/rangeserve/rangeserve/storage/s3"
+	"github.com/rangeserve/rangeserve/zipstream"
 )
 
 // Config is the whole of config.yaml. Field comments give each default.
@@ -38,6 +43,13 @@ type Config struct {
 	Auth AuthConfig `yaml:"auth"`
 	// Mounts map URL prefixes to storage. At least one is required.
 	Mounts []Mount `yaml:"mounts"`
+	// Stream is the flush policy of streamed responses (folder listings,
+	// ?follow=1, objects of unknown size), for every mount.
+	Stream StreamConfig `yaml:"stream"`
+	// Follow configures ?follow=1 on local files, for every mount.
+	Follow FollowConfig `yaml:"follow"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics MetricsConfig `yaml:"metrics"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -56,30 +68,71 @@ type LogConfig struct {
 	Access *bool `yaml:"access"`
 }
 
-// goHeaderSlack is what net/http adds to Server.MaxHeaderBytes before it
-// answers 431: it reads at most MaxHeaderBytes + 4096 bytes of request
-// line and headers (Server.initialReadLimitSize, "bufio slop"). rangeserve
-// subtracts it, so that server.max_header_bytes is the limit as written.
-const goHeaderSlack = 4096
-
-// minHeaderBytes is the smallest server.max_header_bytes: what remains
-// for net/http after goHeaderSlack must not be 0, which it reads as its
-// 1 MB default.
-const minHeaderBytes = 8 << 10
+// MetricsConfig configures /metrics.
+type MetricsConfig struct {
+	// Enabled serves Prometheus metrics at /metrics. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// Listen is host:port of a listener of their own for /metrics (and
+	// /healthz and /readyz), such as 127.0.0.1:9100, to keep them off the
+	// public listener. Default "": /metrics on the main listener.
+	Listen string `yaml:"listen"`
+}
 
 // ServerConfig holds HTTP server limits.
 type ServerConfig struct {
-	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s
+	// (server.DefaultReadHeaderTimeout).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	// IdleTimeout closes idle keep-alive connections. Default 120s
+	// (server.DefaultIdleTimeout).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxHeaderBytes bounds the request line and headers together, as
-	// sent: a request whose head is larger gets 431. Default 64KiB; at
-	// least 8KiB.
+	// sent: a request whose head is larger gets 431. Default 64KiB
+	// (server.DefaultMaxHeaderBytes); 8KiB to 1GiB.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
-	// ShutdownTimeout is how long SIGINT/SIGTERM waits for requests in
-	// flight before closing connections. Default 30s.
+	// ShutdownTimeout is how long SIGINT/SIGTERM lets requests in flight
+	// run before closing their connections. Default 30s
+	// (server.DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainDelay is how long SIGTERM keeps accepting connections with
+	// /readyz answering 503 before the listener closes, so that a load
+	// balancer takes the node out first. Default 0s.
+	DrainDelay time.Duration `yaml:"drain_delay"`
+	// TLS serves HTTPS, HTTP/2 and HTTP/1.1, with a certificate and its
+	// key (PEM files, the chain first). SIGHUP reads them again. Default
+	// none: plain HTTP.
+	TLS TLSConfig `yaml:"tls"`
+	// H2C also serves HTTP/2 without TLS to clients that start with it
+	// (prior knowledge), for a TLS proxy in front that speaks HTTP/2 to
+	// rangeserve. Default false.
+	H2C bool `yaml:"h2c"`
+	// WriteIdleTimeout is how long a file response may go without a
+	// write completing before its connection is dropped; it moves
+	// forward as bytes flow, so slow but live clients keep their streams.
+	// Default 60s (limits.DefaultWriteIdleTimeout); 0s turns it off.
+	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
+	// MaxStreams caps the file requests running at once; the next gets
+	// 429 with Retry-After. Default 4096 (limits.DefaultMaxStreams); 0
+	// turns the cap off.
+	MaxStreams int `yaml:"max_streams"`
+	// MaxStreamsPerClient caps the file requests running at once from one
+	// client address (trusted_proxies apply). Default 64
+	// (limits.DefaultMaxStreamsPerClient); 0 turns the cap off.
+	MaxStreamsPerClient int `yaml:"max_streams_per_client"`
+	// RetryAfter is the Retry-After of a 429. Default 5s
+	// (limits.DefaultRetryAfter).
+	RetryAfter time.Duration `yaml:"retry_after"`
+	// ConnRate caps the bytes sent per second on one connection, written
+	// as a size (1MiB is 1 MiB/s). Default none.
+	ConnRate ByteSize `yaml:"conn_rate"`
+	// LinkRate caps the bytes sent per second, in total, to the requests
+	// carrying one share link (a download manager's parallel
+	// connections share it). Default none.
+	LinkRate ByteSize `yaml:"link_rate"`
+	// ProbeTimeout bounds each mount's readiness probe (/readyz): a stat
+	// of a local root, a HEAD of an S3 bucket. Default 2s
+	// (health.DefaultTimeout).
+	ProbeTimeout time.Duration `yaml:"probe_timeout"`
 	// TrustedProxies are the addresses (CIDR) of front proxies, such as
 	// nginx, whose X-Forwarded-For names the real client for IP-bound
 	// links and logs. Default none: the peer's address is the client.
@@ -96,6 +149,14 @@ type ServerConfig struct {
 	MemoryLimit ByteSize `yaml:"memory_limit"`
 
 	trusted []netip.Prefix
+}
+
+// TLSConfig names the certificate files.
+type TLSConfig struct {
+	// CertFile is the certificate chain, PEM.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the certificate's private key, PEM.
+	KeyFile string `yaml:"key_file"`
 }
 
 // CacheConfig is the block cache in front of remote objects.
@@ -286,6 +347,14 @@ type Mount struct {
 	Faststart string `yaml:"faststart"`
 	// XAccel configures mode x-accel.
 	XAccel XAccelConfig `yaml:"x_accel"`
+	// Archives serves a folder as one ZIP archive on
+	// GET <folder>/?archive=zip (the UI's "Download ZIP"). Default true;
+	// false answers such requests 404.
+	Archives *bool `yaml:"archives"`
+	// ArchiveMaxEntries is the most files and folders one archive may
+	// hold; a larger folder is refused with 403. Default 200000
+	// (zipstream.DefaultMaxEntries).
+	ArchiveMaxEntries int `yaml:"archive_max_entries"`
 	// NestedIn lists the prefixes of the mounts (as written there, such
 	// as /media/) whose root holds this mount's files and whose policy is
 	// weaker: start-up refuses such a layout unless it is listed here.
@@ -294,6 +363,29 @@ type Mount struct {
 	// Default media.DefaultRedirectTTL; at most 168h (7 days). A presigned
 	// URL never outlives the share link that authorized the request.
 	RedirectTTL time.Duration `yaml:"redirect_ttl"`
+	// CORS lets pages of other origins read this mount's files (a
+	// <video crossorigin>, fetch()). Default none.
+	CORS *CORSConfig `yaml:"cors"`
+}
+
+// CORSConfig is a mount's cross-origin policy.
+type CORSConfig struct {
+	// AllowedOrigins are the origins (scheme://host[:port]) whose pages
+	// may read the mount, or ["*"] for every origin.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowCredentials lets those pages send cookies (the playback grace
+	// cookie) and read the answer; the origin is then echoed, never "*".
+	// Default false.
+	AllowCredentials bool `yaml:"allow_credentials"`
+	// MaxAge is how long browsers may cache a preflight answer. Default
+	// 10m (cors.DefaultMaxAge); 0s sends none.
+	MaxAge time.Duration `yaml:"max_age"`
+	// ExposeHeaders are response headers exposed besides Content-Range,
+	// Accept-Ranges, Content-Length, ETag and Content-Disposition.
+	ExposeHeaders []string `yaml:"expose_headers"`
+	// AllowHeaders are request headers a preflight admits besides Range
+	// and the If-* headers (Authorization, for bearer tokens).
+	AllowHeaders []string `yaml:"allow_headers"`
 }
 
 // XAccelConfig configures delegation to nginx.
@@ -341,6 +433,24 @@ type S3Config struct {
 	// the ETag, and a refused one makes rangeserve ask again. Default 1s
 	// (s3.DefaultStatTTL); 0s asks on every request; at most 1h.
 	StatTTL time.Duration `yaml:"stat_ttl"`
+}
+
+// StreamConfig is media's flush policy (media.Options.FlushBytes and
+// FlushInterval); 0 leaves media's defaults.
+type StreamConfig struct {
+	// FlushBytes sends buffered bytes once this many are pending. Default
+	// 32KiB; at most 4MiB.
+	FlushBytes ByteSize `yaml:"flush_bytes"`
+	// FlushInterval sends a buffered byte at most this long after it was
+	// written. Default 20ms.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// FollowConfig configures ?follow=1 (media.Options.FollowIdleTimeout).
+type FollowConfig struct {
+	// IdleTimeout ends a ?follow=1 response once the file has not grown
+	// for this long. Default 10s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // ByteSize is a size in bytes written as a number or with a unit:
@@ -549,6 +659,18 @@ func (c *Config) validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return errAt("listen", "%q is not host:port (for example 127.0.0.1:8080 or :8080)", c.Listen)
 	}
+	if c.Metrics.Enabled == nil {
+		t := true
+		c.Metrics.Enabled = &t
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return errAt("metrics.listen", "%q is not host:port (for example 127.0.0.1:9100)", l)
+		}
+		if l == c.Listen {
+			return errAt("metrics.listen", "%q is also listen: leave metrics.listen out to serve /metrics there", l)
+		}
+	}
 	switch c.Log.Level {
 	case "":
 		c.Log.Level = "info"
@@ -573,10 +695,12 @@ func (c *Config) validate() error {
 		zero bool
 		what string
 	}{
-		{"server.read_header_timeout", s.ReadHeaderTimeout == 0, "rangeserve always bounds reading headers; remove the key for 10s or give a duration"},
-		{"server.idle_timeout", s.IdleTimeout == 0, "idle connections are always closed in the end; remove the key for 120s or give a duration"},
-		{"server.shutdown_timeout", s.ShutdownTimeout == 0, "remove the key for 30s, or give the time requests in flight get to finish"},
-		{"server.max_header_bytes", s.MaxHeaderBytes == 0, "remove the key for 64KiB or give a size"},
+		{"server.read_header_timeout", s.ReadHeaderTimeout == 0, fmt.Sprintf("rangeserve always bounds reading headers; remove the key for %v or give a duration", server.DefaultReadHeaderTimeout)},
+		{"server.idle_timeout", s.IdleTimeout == 0, fmt.Sprintf("idle connections are always closed in the end; remove the key for %v or give a duration", server.DefaultIdleTimeout)},
+		{"server.shutdown_timeout", s.ShutdownTimeout == 0, fmt.Sprintf("remove the key for %v, or give the time requests in flight get to finish", server.DefaultShutdownTimeout)},
+		{"server.max_header_bytes", s.MaxHeaderBytes == 0, fmt.Sprintf("remove the key for %s or give a size", sizeString(server.DefaultMaxHeaderBytes))},
+		{"server.probe_timeout", s.ProbeTimeout == 0, fmt.Sprintf("readiness probes are always bounded; remove the key for %v or give a duration", health.DefaultTimeout)},
+		{"server.retry_after", s.RetryAfter == 0, fmt.Sprintf("remove the key for %v or give a duration", limits.DefaultRetryAfter)},
 		{"server.gc_percent", s.GCPercent == 0, "remove the key for 400 or use 25 to 2000"},
 		{"server.memory_limit", s.MemoryLimit == 0, "remove the key for cache.max_bytes + 256MiB or give a size"},
 		{"cache.block_size", c.Cache.BlockSize == 0, fmt.Sprintf("remove the key for %s or give a size", sizeString(rangeio.DefaultBlockSize))},
@@ -586,14 +710,17 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	setDur(&s.ReadHeaderTimeout, 10*time.Second)
-	setDur(&s.IdleTimeout, 120*time.Second)
-	setDur(&s.ShutdownTimeout, 30*time.Second)
-	if s.MaxHeaderBytes == 0 {
-		s.MaxHeaderBytes = 64 << 10
+	if s.DrainDelay < 0 {
+		return errAt("server.drain_delay", "%v is negative", s.DrainDelay)
 	}
-	if s.MaxHeaderBytes < minHeaderBytes || s.MaxHeaderBytes > 1<<30 {
-		return errAt("server.max_header_bytes", "%d is out of range: browsers send several KiB of headers; use 8KiB to 1GiB", s.MaxHeaderBytes)
+	if s.ProbeTimeout < 0 {
+		return errAt("server.probe_timeout", "%v is negative", s.ProbeTimeout)
+	}
+	if err := c.serverOptions(nil, 0).Validate(); err != nil {
+		return optionError(err, "server", serverKeys)
+	}
+	if _, err := limits.New(c.limitsOptions()); err != nil {
+		return optionError(err, "server", limitsKeys)
 	}
 	for i, p := range s.TrustedProxies {
 		pfx, err := netip.ParsePrefix(p)
@@ -634,6 +761,9 @@ func (c *Config) validate() error {
 	if err := c.validateAuth(); err != nil {
 		return err
 	}
+	if err := c.checkStream(); err != nil {
+		return err
+	}
 	if len(c.Mounts) == 0 {
 		return errAt("mounts", "no mounts: add at least one, e.g. {prefix: /, backend: local, root: testdata, auth: public}")
 	}
@@ -663,12 +793,6 @@ func sizeString(n int64) string {
 		}
 	}
 	return strconv.FormatInt(n, 10)
-}
-
-func setDur(d *time.Duration, def time.Duration) {
-	if *d == 0 {
-		*d = def
-	}
 }
 
 // validateAuth resolves the secrets of auth.keys and checks the auth
@@ -774,6 +898,9 @@ func (m *Mount) validate(p string, c *Config) error {
 	if strings.HasPrefix(m.Prefix, "/api/") {
 		return errAt(p+".prefix", "/api/ is reserved for rangeserve's own API")
 	}
+	if strings.HasPrefix(m.Prefix, uiPath) {
+		return errAt(p+".prefix", "%s is reserved for rangeserve's web UI: choose another prefix", uiPath)
+	}
 	if m.Auth == "" {
 		return errAt(p+".auth", "missing: state who may read this mount, one of %s", strings.Join(policies, ", "))
 	}
@@ -799,6 +926,12 @@ func (m *Mount) validate(p string, c *Config) error {
 	}
 	if err := c.zeroRefused(p+".max_ranges", m.MaxRanges == 0, fmt.Sprintf("remove the key for %d; 1 answers requests for several ranges with the whole file", rangeio.DefaultMaxRanges)); err != nil {
 		return err
+	}
+	if err := c.zeroRefused(p+".archive_max_entries", m.ArchiveMaxEntries == 0, fmt.Sprintf("remove the key for %d, or set archives: false to serve no archives", zipstream.DefaultMaxEntries)); err != nil {
+		return err
+	}
+	if m.ArchiveMaxEntries < 0 {
+		return errAt(p+".archive_max_entries", "%d is negative: give the most files and folders one archive may hold, or remove the key for %d", m.ArchiveMaxEntries, zipstream.DefaultMaxEntries)
 	}
 	switch m.Backend {
 	case "local":
@@ -847,6 +980,14 @@ func (m *Mount) validate(p string, c *Config) error {
 	}
 	if err := c.zeroRefused(p+".redirect_ttl", m.RedirectTTL == 0, fmt.Sprintf("remove the key for %v, or give the lifetime of presigned URLs", media.DefaultRedirectTTL)); err != nil {
 		return err
+	}
+	if m.CORS != nil {
+		if len(m.CORS.AllowedOrigins) == 0 {
+			return errAt(p+".cors.allowed_origins", "missing: list the origins whose pages may read this mount (or [\"*\"]), or remove cors")
+		}
+		if _, err := cors.New(c.corsOptions(p, m)); err != nil {
+			return optionError(err, p+".cors", corsKeys)
+		}
 	}
 	return checkMedia(p, m)
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rangeserve/rangeserve"
+	"github.com/rangeserve/rangeserve/cors"
+	"github.com/rangeserve/rangeserve/limits"
 	"github.com/rangeserve/rangeserve/rangeio"
 )
 
@@ -24,9 +27,18 @@ func TestShippedConfig(t *testing.T) {
 	if m.Prefix != "/" || m.Backend != "local" || m.Root != "testdata" || m.Auth != "public" || m.Mode != "serve" || m.MaxRanges != 32 {
 		t.Errorf("default mount = %+v", m)
 	}
-	if cfg.Server.MaxHeaderBytes != 64<<10 || cfg.Server.ShutdownTimeout != 30*time.Second ||
-		cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != rangeio.DefaultCacheBytes+256<<20 {
+	if cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != rangeio.DefaultCacheBytes+256<<20 {
 		t.Errorf("server defaults = %+v", cfg.Server)
+	}
+	// Keys left out map onto the libraries' zero values, their defaults.
+	if o := cfg.serverOptions(nil, 0); o.MaxHeaderBytes != 0 || o.ShutdownTimeout != 0 || o.ReadHeaderTimeout != 0 || o.Validate() != nil {
+		t.Errorf("server options = %+v, want the server package's defaults", o)
+	}
+	if o := cfg.limitsOptions(); o.MaxStreams != 0 || o.WriteIdleTimeout != 0 || o.ConnRate != 0 {
+		t.Errorf("limits options = %+v, want the limits package's defaults", o)
+	}
+	if !*cfg.Metrics.Enabled || cfg.Metrics.Listen != "" {
+		t.Errorf("metrics = %+v, want /metrics on the main listener", cfg.Metrics)
 	}
 }
 
@@ -46,6 +58,11 @@ func TestConfigErrors(t *testing.T) {
 		{"no root", "mounts:\n  - prefix: /\n    backend: local\n    auth: public\n", []string{"mounts[0].root"}},
 		{"prefix", "mounts:\n  - prefix: media\n    backend: local\n    root: .\n    auth: public\n", []string{"mounts[0].prefix", "start with /"}},
 		{"api prefix", "mounts:\n  - prefix: /api/\n    backend: local\n    root: .\n    auth: public\n", []string{"reserved"}},
+		{"ui prefix", "mounts:\n  - {prefix: /ui, backend: local, root: ., auth: public}\n", []string{"test.yaml:2", "mounts[0].prefix", "/ui/ is reserved", "web UI"}},
+		{"under ui", "mounts:\n  - {prefix: /ui/videos/, backend: local, root: ., auth: public}\n", []string{"mounts[0].prefix", "/ui/ is reserved"}},
+		{"archive entries zero", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, archive_max_entries: 0}\n", []string{"mounts[0].archive_max_entries", "200000", "archives: false"}},
+		{"archive entries negative", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, archive_max_entries: -1}\n", []string{"mounts[0].archive_max_entries", "negative"}},
+		{"archives", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, archives: maybe}\n", []string{"maybe"}},
 		{"dup prefix", "mounts:\n  - {prefix: /a, backend: local, root: ., auth: public}\n  - {prefix: /a/, backend: local, root: ., auth: public}\n", []string{"mounts[1].prefix", "mounts[0]"}},
 		{"signed needs key", "mounts:\n  - {prefix: /, backend: local, root: ., auth: signed}\n", []string{"auth.keys"}},
 		{"short secret", "auth:\n  keys:\n    - {id: k1, secret: short}\nmounts:\n  - {prefix: /, backend: local, root: ., auth: signed}\n", []string{"auth.keys[0]", "at least 32"}},
@@ -64,6 +81,18 @@ func TestConfigErrors(t *testing.T) {
 		{"faststart", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, faststart: yes}\n", []string{"mounts[0].faststart", `"yes"`}},
 		{"faststart redirect", "mounts:\n  - {prefix: /, backend: s3, s3: {endpoint: 'h:9000', bucket: b}, auth: public, mode: redirect, faststart: on}\n", []string{"mounts[0].faststart", "redirect"}},
 		{"duration", "server:\n  idle_timeout: soon\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"soon"}},
+		{"max streams", "server:\n  max_streams: -3\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"test.yaml:2", "server.max_streams", "negative"}},
+		{"conn rate", "server:\n  conn_rate: 100\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"test.yaml:2", "server.conn_rate", "1 KiB/s"}},
+		{"write idle", "server:\n  write_idle_timeout: -1s\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.write_idle_timeout"}},
+		{"retry after 0", "server:\n  retry_after: 0s\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.retry_after", "default"}},
+		{"tls half", "server:\n  tls: {cert_file: c.pem}\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"test.yaml:2", "server.tls.cert_file", "KeyFile"}},
+		{"h2c with tls", "server:\n  h2c: true\n  tls: {cert_file: c.pem, key_file: k.pem}\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"test.yaml:2", "server.h2c"}},
+		{"header bytes", "server:\n  max_header_bytes: 2GiB\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"server.max_header_bytes", "out of range"}},
+		{"metrics listen", "metrics:\n  listen: nine\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"test.yaml:2", "metrics.listen", "host:port"}},
+		{"metrics on listen", "listen: 127.0.0.1:9000\nmetrics:\n  listen: 127.0.0.1:9000\nmounts:\n  - {prefix: /, backend: local, root: ., auth: public}\n", []string{"metrics.listen", "also listen"}},
+		{"cors origin", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, cors: {allowed_origins: [example.com]}}\n", []string{"mounts[0].cors.allowed_origins", "scheme://host"}},
+		{"cors none", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, cors: {allow_credentials: true}}\n", []string{"mounts[0].cors.allowed_origins", "missing"}},
+		{"cors star", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, cors: {allowed_origins: ['*', 'https://a.example']}}\n", []string{"mounts[0].cors.allowed_origins", "only entry"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +123,49 @@ func TestByteSize(t *testing.T) {
 		if _, err := parseByteSize(in); err == nil {
 			t.Errorf("parseByteSize(%q) accepted", in)
 		}
+	}
+}
+
+// TestOpsKeysMapOntoOptions: keys left out are the libraries' defaults
+// (zero), keys written as 0 are their spelled-out offs, and the rest map
+// as written.
+func TestOpsKeysMapOntoOptions(t *testing.T) {
+	cfg, err := parseConfig("test.yaml", "/etc/rs", []byte(`
+server:
+  max_streams: 0
+  max_streams_per_client: 8
+  write_idle_timeout: 0s
+  conn_rate: 2MiB
+  link_rate: 512KiB
+  retry_after: 10s
+  tls: {cert_file: tls/c.pem, key_file: /k.pem}
+mounts:
+  - {prefix: /, backend: local, root: ., auth: public, cors: {allowed_origins: ['https://a.example'], max_age: 0s}}
+  - {prefix: /b/, backend: local, root: ., auth: public, cors: {allowed_origins: ['*']}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := cfg.limitsOptions()
+	if lo.MaxStreams != limits.Off || lo.MaxStreamsPerClient != 8 || lo.WriteIdleTimeout != limits.Off ||
+		lo.ConnRate != 2<<20 || lo.KeyRate != 512<<10 || lo.KeyOf == nil || lo.RetryAfter != 10*time.Second {
+		t.Errorf("limits options = %+v", lo)
+	}
+	so := cfg.serverOptions(nil, 0)
+	if so.CertFile != "/etc/rs/tls/c.pem" || so.KeyFile != "/k.pem" {
+		t.Errorf("tls files = %q, %q; want them resolved against the config's directory", so.CertFile, so.KeyFile)
+	}
+	if co := cfg.corsOptions("mounts[0]", &cfg.Mounts[0]); co.MaxAge != cors.NoMaxAge {
+		t.Errorf("cors max_age: 0s = %v, want cors.NoMaxAge", co.MaxAge)
+	}
+	if co := cfg.corsOptions("mounts[1]", &cfg.Mounts[1]); co.MaxAge != 0 {
+		t.Errorf("cors max_age left out = %v, want 0 (cors' default)", co.MaxAge)
+	}
+	r := httptest.NewRequest("GET", "/v.mp4?exp=1&kid=k&sig=abc", nil)
+	if k := lo.KeyOf(r); k != "abc" {
+		t.Errorf("link_rate key = %q, want the link's signature", k)
+	}
+	if k := lo.KeyOf(httptest.NewRequest("GET", "/v.mp4", nil)); k != "" {
+		t.Errorf("link_rate key without a link = %q", k)
 	}
 }

@@ -68,8 +68,8 @@ func TestS3DiskCache(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			for _, c := range a.closers {
-				if d, ok := c.(*rangeio.DiskCache); ok {
-					t.Logf("disk stats %+v", d.Stats())
+				if d, ok := c.(*sharedDisk); ok {
+					t.Logf("disk stats %+v", d.d.Stats())
 				}
 			}
 			t.Fatalf("%d segment files after 20s, want 16; cache %+v", n, a.cache.Stats())
@@ -127,5 +127,38 @@ func TestCacheKeys(t *testing.T) {
 		if got := cfg.Mounts[0].OpenFiles.localCache(); got != tt.want {
 			t.Errorf("%q: local.CacheOptions %+v, want %+v", tt.extra, got, tt.want)
 		}
+	}
+}
+
+// TestSharedDisk: apps of one process (a reload overlaps the old and the
+// new) share the disk tier of one configuration; the last Close closes it.
+func TestSharedDisk(t *testing.T) {
+	cfg := rangeio.DiskConfig{Dir: t.TempDir(), MaxBytes: 1 << 30}
+	a, err := acquireDisk(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := acquireDisk(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.d != b.d {
+		t.Fatal("two apps with one cache.disk got two DiskCaches")
+	}
+	a.Close()
+	if disks.m[cfg] != b {
+		t.Fatal("the first Close dropped the disk tier another app still uses")
+	}
+	b.Close()
+	if disks.m[cfg] != nil {
+		t.Fatal("the last Close left the disk tier registered")
+	}
+	c, err := acquireDisk(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.d == a.d {
+		t.Error("a closed DiskCache was handed out again")
 	}
 }

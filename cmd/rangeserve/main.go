@@ -5,6 +5,8 @@
 // Usage:
 //
 //	rangeserve [-config config.yaml] [-listen addr]     serve
+//	                                                    (SIGHUP reloads the config,
+//	                                                    SIGTERM drains and stops)
 //	rangeserve sign [-config …] [-ttl 24h] [-scope p] [-ip a] /mount/key
 //	rangeserve token                                    new bearer token
 //	rangeserve check [-config …]                        validate the config
@@ -12,13 +14,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -57,66 +56,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rangeserve: unexpected argument %q (subcommands: serve, sign, token, check)\n", fs.Arg(0))
 		return 2
 	}
-	cfg, name, err := loadConfig(*cfgFile, rangeserve.DefaultConfig)
+	load := func() (*Config, string, error) {
+		cfg, name, err := loadConfig(*cfgFile, rangeserve.DefaultConfig)
+		if err == nil && *listen != "" {
+			cfg.Listen = *listen
+		}
+		return cfg, name, err
+	}
+	cfg, name, err := load()
 	if err != nil {
 		fmt.Fprintf(stderr, "rangeserve: %v\n", err)
 		return 1
-	}
-	if *listen != "" {
-		cfg.Listen = *listen
 	}
 	logs := newLoggers(cfg.Log, stderr)
 	defer logs.w.Flush()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, name, logs); err != nil {
+	if err := serve(ctx, cfg, name, logs, load); err != nil {
 		logs.log.Error("rangeserve stopped", "err", err)
 		return 1
 	}
 	return 0
-}
-
-// serve runs the server until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, cfg *Config, name string, logs loggers) error {
-	log := logs.log
-	tuneGC(cfg.Server, log)
-	app, err := newApp(ctx, cfg, log, logs.access)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w (is another server using the port? pass -listen 127.0.0.1:0 for any free port)", cfg.Listen, err)
-	}
-	srv := &http.Server{
-		Handler:           app.Handler(),
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		IdleTimeout:       cfg.Server.IdleTimeout,
-		MaxHeaderBytes:    int(cfg.Server.MaxHeaderBytes) - goHeaderSlack,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	log.Info("rangeserve listening", "url", "http://"+ln.Addr().String()+"/", "config", name, "mounts", len(cfg.Mounts))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: waiting for requests in flight", "timeout", cfg.Server.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-		return fmt.Errorf("graceful shutdown: %w (connections closed)", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // tuneGC applies server.gc_percent and server.memory_limit unless the

@@ -55,7 +55,7 @@ func (b byLength) Swap(i, j int) {
 
 // lookup returns the position of the mount serving the decoded URL path
 // and the key below it. Its errors: a path CleanKey refuses
-// (storage.ErrInvalidKey), errAPIPath, errNoMount.
+// (storage.ErrInvalidKey), errAPIPath, errUIPath (ui.go), errNoMount.
 func (ix *mountIndex) lookup(path string) (int, string, error) {
 	clean, err := storage.CleanKey(path)
 	if err != nil {
@@ -63,6 +63,9 @@ func (ix *mountIndex) lookup(path string) (int, string, error) {
 	}
 	if clean == "api" || strings.HasPrefix(clean, "api/") {
 		return -1, "", errAPIPath
+	}
+	if clean == "ui" || strings.HasPrefix(clean, "ui/") {
+		return -1, "", errUIPath
 	}
 	for i, name := range ix.names {
 		switch {

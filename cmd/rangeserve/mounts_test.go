@@ -38,6 +38,12 @@ func TestMountIndexLookup(t *testing.T) {
 		{"//api/links", -1, "", errAPIPath},
 		{"/api", -1, "", errAPIPath},
 		{"/apix", 0, "apix", nil},
+		{"/ui/", -1, "", errUIPath},
+		{"/ui", -1, "", errUIPath},
+		{"/ui/app.js", -1, "", errUIPath},
+		{"//ui//app.js", -1, "", errUIPath},
+		{"/uix/a", 0, "uix/a", nil},
+		{"/media/ui/a", 1, "ui/a", nil},
 	} {
 		pos, key, err := ix.lookup(c.path)
 		if pos != c.pos || key != c.key || !errors.Is(err, c.err) || (err == nil) != (c.err == nil) {

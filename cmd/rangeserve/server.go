@@ -10,36 +10,53 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gorilla/mux"
 
 	"github.com/rangeserve/rangeserve/accesslog"
 	"github.com/rangeserve/rangeserve/auth"
+	"github.com/rangeserve/rangeserve/cors"
+	"github.com/rangeserve/rangeserve/health"
+	"github.com/rangeserve/rangeserve/limits"
 	"github.com/rangeserve/rangeserve/media"
+	"github.com/rangeserve/rangeserve/metrics"
 	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/storage"
 	"github.com/rangeserve/rangeserve/storage/local"
 	"github.com/rangeserve/rangeserve/storage/s3"
 )
 
-// app is the server assembled from a config: backends, auth and the
-// router. It is what cmd owns; every piece comes from a library package.
+// app is the server assembled from a config: backends, auth, limits and
+// the router. It is what cmd owns; every piece comes from a library
+// package. A reload (SIGHUP) builds a new app and swaps it in whole.
 type app struct {
 	cfg     *Config
 	log     *slog.Logger
+	met     *metrics.Metrics // nil when metrics are off
 	cache   *rangeio.Cache
 	signer  *auth.Signer
 	tokens  *auth.Tokens
 	guard   *auth.Guard
-	mounts  []auth.KeyHandler // per mount: guard.Protect(serveMedia(media.Handler))
+	limiter *limits.Limiter
+	mounts  []route
+	probes  map[string]health.Probe // readiness probe per mount
 	closers []io.Closer
 	handler http.Handler
+}
+
+// route is one mount as the router sees it: its CORS policy (nil when
+// none) and the guarded media handler.
+type route struct {
+	prefix string
+	cors   *cors.Policy
+	h      auth.KeyHandler // guard.Protect(serveMedia(media.Handler))
 }
 
 // serveMedia serves an authorized key with h, bounded by the grant of the
 // link that admitted the request, if one did (media.WithGrant: a
 // presigned URL must not outlive the link), and reports the strategy
-// media used to the access log.
+// media used to the access log and the metrics.
 func serveMedia(h *media.Handler) auth.KeyHandler {
 	return auth.KeyHandlerFunc(func(w http.ResponseWriter, r *http.Request, key string) {
 		var o media.Outcome
@@ -49,6 +66,7 @@ func serveMedia(h *media.Handler) auth.KeyHandler {
 		}
 		h.ServeKey(w, r.WithContext(ctx), key)
 		accesslog.SetStrategy(w, string(o.Strategy))
+		metrics.SetStrategy(w, string(o.Strategy))
 	})
 }
 
@@ -56,22 +74,34 @@ func serveMedia(h *media.Handler) auth.KeyHandler {
 // line per request, to access. Start-up checks (a missing
 // root, an unreachable bucket, rejected credentials) fail here, naming the
 // mount.
-func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslog.Sink) (*app, error) {
-	a := &app{cfg: cfg, log: log}
+//
+// met, when not nil, receives the metrics of the app's requests, backends
+// and link verifications; it outlives the app (reloads keep adding to it).
+func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslog.Sink, met *metrics.Metrics) (*app, error) {
+	a := &app{cfg: cfg, log: log, met: met, probes: map[string]health.Probe{}}
 	copts := cfg.Cache.options()
 	if dir := cfg.Cache.Disk.Dir; dir != "" {
-		d, err := rangeio.OpenDisk(rangeio.DiskConfig{Dir: cfg.path(dir), MaxBytes: int64(cfg.Cache.Disk.MaxBytes)})
+		d, err := acquireDisk(rangeio.DiskConfig{Dir: cfg.path(dir), MaxBytes: int64(cfg.Cache.Disk.MaxBytes)})
 		if err != nil {
 			return nil, fmt.Errorf("cache.disk: %w", err)
 		}
 		a.closers = append(a.closers, d)
-		copts.Disk = d
+		copts.Disk = d.d
 	}
 	a.cache = rangeio.NewCache(copts)
 	if err := a.buildAuth(); err != nil {
 		a.Close()
 		return nil, err
 	}
+	lo := cfg.limitsOptions()
+	lo.ClientIP = clientIP(cfg.Server.trusted)
+	lo.Logger = log
+	lim, err := limits.New(lo)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	a.limiter = lim
 	// /api/ goes to gorilla/mux, which matches methods and paths for the
 	// API; files go straight to their mount (mountIndex), which costs a
 	// string comparison per mount instead of mux's route matching and two
@@ -84,6 +114,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslo
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	}).Methods(http.MethodGet, http.MethodHead)
+	a.routeUI(api)
 	index := newMountIndex(a.mountPrefixes())
 	if a.signer != nil {
 		links, err := auth.NewLinksHandler(auth.LinksOptions{
@@ -110,13 +141,24 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslo
 		}
 		a.mounts = append(a.mounts, m)
 	}
-	var h http.Handler = &router{api: api, mounts: a.mounts, index: index, log: log}
+	cfg.warnShadowed(log)
+	var h http.Handler = &router{api: api, ui: a.uiHandler(), mounts: a.mounts, index: index, limiter: a.limiter, log: log}
 	if *cfg.Log.Access && access != nil {
 		h = accesslog.Handler(access, h)
+	}
+	if met != nil {
+		h = met.Middleware(mountNone, h)
 	}
 	a.handler = h
 	return a, nil
 }
+
+// mountNone and mountAPI are the metrics' mount labels of requests that
+// reach no mount and of the API's.
+const (
+	mountNone = "none"
+	mountAPI  = "/api/"
+)
 
 func (a *app) mountPrefixes() []string {
 	var ps []string
@@ -187,24 +229,28 @@ func (a *app) buildAuth() error {
 		}
 		a.tokens = t
 	}
-	a.guard = auth.NewGuard(auth.GuardOptions{
+	opts := auth.GuardOptions{
 		Signer:        a.signer,
 		Tokens:        a.tokens,
 		Logger:        a.log,
 		ClientIP:      clientIP(a.cfg.Server.trusted),
 		SecureCookies: c.SecureCookies,
-	})
+	}
+	if a.met != nil {
+		opts.LinkVerified = a.met.LinkVerified
+	}
+	a.guard = auth.NewGuard(opts)
 	return nil
 }
 
 // buildMount builds a mount's backend and media handler, behind the
 // guard: the router hands it the key, which auth authorizes before media
 // serves it.
-func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (auth.KeyHandler, error) {
+func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (route, error) {
 	p := fmt.Sprintf("mounts[%d]", i)
 	policy, err := auth.ParsePolicy(mc.Auth)
 	if err != nil {
-		return nil, err
+		return route{}, err
 	}
 	var b storage.Backend
 	switch mc.Backend {
@@ -215,9 +261,10 @@ func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (auth.KeyHandler
 			Cache:          mc.OpenFiles.localCache(),
 		})
 		if err != nil {
-			return nil, err
+			return route{}, err
 		}
 		a.closers = append(a.closers, lb)
+		a.probes["mount "+mc.Prefix] = lb.Probe
 		b = lb
 	case "s3":
 		sc := mc.S3
@@ -225,40 +272,77 @@ func (a *app) buildMount(ctx context.Context, i int, mc *Mount) (auth.KeyHandler
 		if sc.Cache == nil || *sc.Cache {
 			opts.Cache = a.cache
 		}
+		if a.met != nil {
+			opts.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return a.met.Transport(mc.Prefix, rt) }
+		}
 		sb, err := s3.New(ctx, opts)
 		if err != nil {
-			return nil, err
+			return route{}, err
 		}
+		a.probes["mount "+mc.Prefix] = sb.Probe
 		b = sb
 	default:
-		return nil, errors.New("unknown backend " + mc.Backend)
+		return route{}, errors.New("unknown backend " + mc.Backend)
+	}
+	if a.met != nil {
+		b = a.met.Backend(mc.Prefix, b)
 	}
 	opts := mc.mediaOptions()
+	a.cfg.streamOptions(&opts)
+	opts.UIURL = uiPath
 	opts.Logger = a.log.With("mount", mc.Prefix)
 	h, err := media.New(b, opts)
 	if err != nil {
-		return nil, err
+		return route{}, err
 	}
-	return a.guard.Protect(serveMedia(h), policy, mc.Prefix), nil
+	co := a.cfg.corsOptions(p, mc)
+	co.Logger = a.log
+	cp, err := cors.New(co)
+	if err != nil {
+		return route{}, fmt.Errorf("cors: %w", err)
+	}
+	return route{prefix: mc.Prefix, cors: cp, h: a.guard.Protect(serveMedia(h), policy, mc.Prefix)}, nil
 }
 
-// router dispatches requests: /api/ to the API, anything else to the
-// mount mountIndex chooses from the cleaned path (config validation keeps
-// mounts out of /api/), else 404.
+// router dispatches requests: /api/ to the API, /ui/ to the web UI,
+// anything else to the mount mountIndex chooses from the cleaned path
+// (config validation keeps mounts out of /api/ and /ui/), else 404. A
+// browser asking for a folder goes to the UI (folderPage). A mount's
+// request goes through its CORS policy (which answers preflights itself),
+// then the limiter (stream caps, write deadline, bandwidth), then the
+// guard and media.
 type router struct {
-	api    http.Handler
-	mounts []auth.KeyHandler // in config order, as index returns them
-	index  *mountIndex
-	log    *slog.Logger
+	api     http.Handler
+	ui      http.Handler
+	mounts  []route // in config order, as index returns them
+	index   *mountIndex
+	limiter *limits.Limiter
+	log     *slog.Logger
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	i, key, err := rt.index.lookup(r.URL.Path)
+	if (err == nil || errors.Is(err, errNoMount)) && folderPage(w, r) {
+		return
+	}
 	switch {
 	case err == nil:
-		rt.mounts[i].ServeKey(w, r, key)
+		m := &rt.mounts[i]
+		metrics.SetMount(w, m.prefix)
+		if m.cors.Apply(w, r) {
+			return
+		}
+		lw, done, ok := rt.limiter.Admit(w, r)
+		if !ok {
+			return
+		}
+		defer done()
+		m.h.ServeKey(lw, r, key)
 	case errors.Is(err, errAPIPath):
+		metrics.SetMount(w, mountAPI)
 		rt.api.ServeHTTP(w, r)
+	case errors.Is(err, errUIPath):
+		rt.ui.ServeHTTP(w, r)
 	case errors.Is(err, errNoMount):
 		http.Error(w, "404 not found", http.StatusNotFound)
 	default:
@@ -308,4 +392,50 @@ func clientIP(trusted []netip.Prefix) func(*http.Request) netip.Addr {
 		}
 		return peer
 	}
+}
+
+// disks shares one rangeio.DiskCache per configuration across the apps of
+// the process: a reload builds the new app while the old one drains, and
+// two instances on one directory would each index only the files it saw.
+var disks = struct {
+	sync.Mutex
+	m map[rangeio.DiskConfig]*sharedDisk
+}{m: map[rangeio.DiskConfig]*sharedDisk{}}
+
+// sharedDisk is a DiskCache and the apps using it; the last Close closes
+// it.
+type sharedDisk struct {
+	d    *rangeio.DiskCache
+	cfg  rangeio.DiskConfig
+	refs int
+}
+
+func acquireDisk(cfg rangeio.DiskConfig) (*sharedDisk, error) {
+	disks.Lock()
+	defer disks.Unlock()
+	if s := disks.m[cfg]; s != nil {
+		s.refs++
+		return s, nil
+	}
+	d, err := rangeio.OpenDisk(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &sharedDisk{d: d, cfg: cfg, refs: 1}
+	disks.m[cfg] = s
+	return s, nil
+}
+
+func (s *sharedDisk) Close() error {
+	disks.Lock()
+	s.refs--
+	last := s.refs == 0
+	if last {
+		delete(disks.m, s.cfg)
+	}
+	disks.Unlock()
+	if last {
+		return s.d.Close()
+	}
+	return nil
 }

@@ -117,6 +117,45 @@ func Start(t testing.TB) *Browser {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting chromium (%s): %v\n%s", bin, err, withoutDBus(out.String()))
 	}
+	b.watch(t)
+	return b
+}
+
+// Fresh opens a new browser context in b's Chromium: a tab with a fresh
+// profile of its own (no cookies, storage, cache or token), as an
+// incognito window has, for the cost of a tab instead of a process. Its
+// viewport is 1280x800. It is closed by Stop or at the test's cleanup,
+// and with b.
+func (b *Browser) Fresh(t testing.TB) *Browser {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.Ctx, chromedp.WithNewBrowserContext())
+	f := &Browser{Ctx: ctx, Dir: b.Dir, out: b.out}
+	var once sync.Once
+	f.stop = func() {
+		once.Do(func() {
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer ccancel()
+			go func() { <-cctx.Done(); cancel() }() // bounds Cancel's wait for the tab
+			if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(b.out, "chromedp: closing a browser context: %v\n", err)
+			}
+			cancel()
+		})
+	}
+	t.Cleanup(f.stop)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("opening a new browser context: %v", err)
+	}
+	f.watch(t)
+	f.Viewport(t, 1280, 800)
+	return f
+}
+
+// watch installs the page probe and records the tab's dialogs and
+// uncaught exceptions.
+func (b *Browser) watch(t testing.TB) {
+	t.Helper()
+	ctx := b.Ctx
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: pageProbe}); err != nil {
 		t.Fatalf("installing the page probe: %v", err)
 	}
@@ -147,7 +186,6 @@ func Start(t testing.TB) *Browser {
 			}
 		}
 	}()
-	return b
 }
 
 // Stop closes the browser now (it is also closed at cleanup).

@@ -34,7 +34,8 @@ func jsString(s string) string {
 }
 
 // CheckClean fails the test if the page opened a JavaScript dialog, threw
-// an uncaught exception or violated its Content-Security-Policy so far.
+// an uncaught exception or violated its Content-Security-Policy so far, or
+// if the view holds stray text.
 func CheckClean(t testing.TB, b *Browser) {
 	t.Helper()
 	if d := b.Dialogs(); len(d) > 0 {
@@ -45,6 +46,12 @@ func CheckClean(t testing.TB, b *Browser) {
 	}
 	if v := Eval[[]string](t, b, 5*time.Second, `window.__csp || []`); len(v) > 0 {
 		t.Errorf("Content-Security-Policy violations: %q", v)
+	}
+	// Text straight in the view is a value appended by mistake
+	// (Node.append(null) writes "null"): the views put text in elements.
+	if s := Eval[[]string](t, b, 5*time.Second, `[...(document.querySelector('#view') || document.createElement('div')).childNodes]
+  .filter(n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent)`); len(s) > 0 {
+		t.Errorf("stray text in the page: %q", s)
 	}
 }
 

@@ -94,8 +94,12 @@ export async function createLink({ mount, key, ttl, scope = '', ip = '' }) {
 // explain turns an error into a title and a sentence for the user.
 export function explain(err, what = 'this folder') {
   const s = err && err.status;
+  if (err && err.hint) return { icon: 'lock', title: s === 401 ? 'Sign-in needed' : 'Access denied', text: err.hint, token: !getToken() };
   if (s === 401) return { icon: 'lock', title: 'Sign-in needed', text: `Opening ${what} needs a signed link or a token. Open it through a share link, or set a token.`, token: true };
-  if (s === 403) return { icon: 'lock', title: 'Access denied', text: `The server refused access to ${what}${err.message ? ': ' + err.message.replace(/^\d+\s*/, '') : '.'} A share link may have expired or belong to another file.`, token: true };
+  if (s === 403) {
+    const why = err.message ? ': ' + err.message.replace(/^\d+\s*/, '').replace(/[.\s]*$/, '') + '.' : '.';
+    return { icon: 'lock', title: 'Access denied', text: `The server refused access to ${what}${why} A share link may have expired or belong to another file.`, token: true };
+  }
   if (s === 404) return { icon: 'alert', title: 'Not found', text: `Nothing exists at this address. It may have been moved or deleted.` };
   if (s === 0) return { icon: 'alert', title: 'Server unreachable', text: 'The server could not be reached. Check your connection and try again.' };
   return { icon: 'alert', title: 'Something went wrong', text: (err && err.message) || 'The request failed.' };

@@ -6,8 +6,8 @@ import { h, icon, announce } from './dom.js';
 import { listPage, getToken } from './api.js';
 import { hashFor, urlFor, mountOf, childMounts, underMount, baseName } from './paths.js';
 import { formatSize, formatDate, parseDate, describeType, iconFor } from './format.js';
-import { crumbs, problem, needsLink, followSigned } from './views.js';
-import { sharePanel } from './share.js';
+import { crumbs, problem, needsLink, followSigned, signedQuery } from './views.js';
+import { sharePanel, canShare } from './share.js';
 
 const PAGE = 200;        // entries per listing request
 const MAX_ALL = 20000;   // most entries loaded to sort or filter a folder
@@ -36,15 +36,18 @@ export function renderBrowse(ctx) {
     entries: [], next: '', done: false, loading: null, error: null,
     sort: { key: 'name', dir: 1 }, filter: '', rows: new Map(),
   };
+  let linkP = null; // listLink's promise
 
   // Header.
   const h1 = h('h1', { tabindex: '-1', class: 'page-title' }, title);
   const summary = h('p', { class: 'page-sub', 'aria-live': 'polite' }, '');
-  const zip = mount
+  const zip = mount && mount.archives !== false
     ? h('a', { class: 'btn', href: urlFor(folder, { archive: 'zip' }, query), download: '', onclick: followSigned(mount, folder, { archive: 'zip' }, query) }, icon('archive'), 'Download ZIP')
     : null;
-  const shareBtn = mount ? h('button', { type: 'button', class: 'btn', 'aria-expanded': 'false', hidden: true }, icon('link'), 'Share') : null;
-  const share = mount ? sharePanel(ctx, { mount, path: folder, query }) : null;
+  // A link covers a file or a folder inside a mount, never a whole mount.
+  const shareable = canShare(mount) && folder !== mount.prefix;
+  const shareBtn = shareable ? h('button', { type: 'button', class: 'btn', 'aria-expanded': 'false', hidden: true }, icon('link'), 'Share') : null;
+  const share = shareable ? sharePanel(ctx, { mount, path: folder, query }) : null;
   if (share) {
     share.el.hidden = true;
     shareBtn.setAttribute('aria-controls', share.el.id);
@@ -91,13 +94,13 @@ export function renderBrowse(ctx) {
   const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
   const card = h('div', { class: 'card listing-card' }, table, empty, status);
 
-  view.append(
+  view.append(...[
     crumbs(folder, mount, query),
     h('div', { class: 'page-head' },
       h('div', { class: 'page-head-text' }, h1, h('p', { class: 'page-sub-row' }, summary, meta)),
       h('div', { class: 'page-actions' }, zip, shareBtn)),
     share ? share.el : null,
-    toolbar, card, sentinel);
+    toolbar, card, sentinel].filter(Boolean));
   ctx.heading(h1);
 
   if (!mount && !virtual) {
@@ -175,7 +178,7 @@ export function renderBrowse(ctx) {
     st.loading = (async () => {
       status.replaceChildren(h('span', { class: 'spinner', 'aria-hidden': 'true' }), st.entries.length ? `Loading more… (${st.entries.length} so far)` : 'Loading…');
       try {
-        const page = await listPage(folder, { cursor: st.next, limit: PAGE, query, signal: ctx.signal });
+        const page = await listPage(folder, { cursor: st.next, limit: PAGE, query: query || await listLink(), signal: ctx.signal });
         if (ctx.signal.aborted) return;
         // A folder that is also a mount is shown once, as the mount.
         const shadowed = new Set(st.mountEntries.map(m => m.name));
@@ -185,6 +188,9 @@ export function renderBrowse(ctx) {
         render();
       } catch (e) {
         if (ctx.signal.aborted || e.name === 'AbortError') return;
+        if ((e.status === 401 || e.status === 403) && mount.auth === 'signed' && folder === mount.prefix && !query) {
+          e.hint = 'Files here open through share links only, and a link covers a file or a folder inside the mount, not the whole mount. Open a share link, or, with an admin token, open a file or folder of this mount by its address.';
+        }
         st.error = e;
         if (!st.entries.length) {
           card.replaceWith(problem(e, 'this folder', () => ctx.reload()));
@@ -208,6 +214,16 @@ export function renderBrowse(ctx) {
       }
     })();
     return st.loading;
+  }
+
+  // listLink: a signed mount takes no token, so with an admin token the
+  // page lists a folder (not the mount itself: links cover a folder inside
+  // it) through a short-lived link of its own, kept in memory only (in
+  // linkP). The rows' links carry no query: each page makes its own.
+  function listLink() {
+    if (mount.auth !== 'signed' || !needsLink(mount, query) || folder === mount.prefix) return '';
+    if (!linkP) linkP = signedQuery(mount, folder, '1h');
+    return linkP;
   }
 
   function render() {
@@ -244,7 +260,7 @@ export function renderBrowse(ctx) {
     const sub = e.dir ? (e.mount ? [authLabels[e.mount.auth] || e.mount.auth || 'Mount'] : [d ? formatDate(d, false) : ''])
       : [formatSize(e.size), d ? formatDate(d, false) : ''];
     const typeText = e.mount ? 'Mount' + (e.mount.auth ? ' · ' + (authShort[e.mount.auth] || e.mount.auth) : '') : e.dir ? 'Folder' : describeType(e.name, e.type);
-    const dl = e.mount ? null : e.dir
+    const dl = e.mount || (e.dir && mount.archives === false) ? null : e.dir
       ? h('a', { class: 'icon-btn', href: urlFor(path, { archive: 'zip' }, q), download: '', title: 'Download as ZIP', 'aria-label': `Download ${e.name} as ZIP`, onclick: followSigned(mount, path, { archive: 'zip' }, q) }, icon('archive'))
       : h('a', { class: 'icon-btn', href: urlFor(path, { download: '1' }, q), download: '', title: 'Download', 'aria-label': `Download ${e.name}`, onclick: followSigned(mount, path, { download: '1' }, q) }, icon('download'));
     tr = h('tr', { dataset: { path }, class: e.dir ? 'is-dir' : '' },

@@ -9,7 +9,7 @@ import { listPage, request, getToken } from './api.js';
 import { urlFor, hashFor, mountOf, parentOf, baseName } from './paths.js';
 import { formatSize, formatDate, parseDate, formatTime, describeType, kindOf, typeOf } from './format.js';
 import { crumbs, problem, needsLink, signedQuery } from './views.js';
-import { sharePanel } from './share.js';
+import { sharePanel, canShare } from './share.js';
 
 const TEXT_LIMIT = 1 << 20;            // bytes of a text file shown
 const RESUME_KEY = 'rangeserve.resume'; // localStorage: {path: {t, at}}
@@ -49,12 +49,15 @@ export function renderFile(ctx) {
   const detail = {};
   setDetail('Location', mount.prefix + (mount.backend ? ` (${mount.backend})` : ''));
 
-  // The share card, while a token is set.
-  const share = sharePanel(ctx, { mount, path });
-  side.prepend(share.el);
-  const syncShare = () => { share.el.hidden = !getToken(); };
+  // The share card, while a token is set, on mounts that take links.
+  const share = canShare(mount) ? sharePanel(ctx, { mount, path }) : null;
+  if (share) side.prepend(share.el);
+  const syncShare = () => { if (share) share.el.hidden = !getToken(); };
   syncShare();
-  ctx.on(window, 'rangeserve:token', syncShare);
+  // A protected file opened without a link plays through a link the page
+  // makes with the token (needsLink): a new token starts the page again.
+  const protectedNoLink = mount.auth && mount.auth !== 'public' && !route.query;
+  ctx.on(window, 'rangeserve:token', () => (protectedNoLink ? ctx.reload() : syncShare()));
 
   start();
 

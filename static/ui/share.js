@@ -7,8 +7,27 @@ import { createLink, explain } from './api.js';
 import { parentOf, baseName } from './paths.js';
 import { formatDate, formatRelative, parseDate } from './format.js';
 
-const ttls = [['1h', '1 hour'], ['24h', '24 hours'], ['168h', '7 days'], ['720h', '30 days']];
+// The server refuses links that outlive the admin token's max_link_ttl
+// (7 days unless the config says otherwise): the menu stops there, and a
+// refusal shows the server's own message.
+const ttls = [['1h', '1 hour'], ['24h', '24 hours'], ['72h', '3 days'], ['168h', '7 days']];
 let seq = 0;
+
+// sentence makes a server message ("bad ttl: this token's links live at
+// most 168h0m0s") read as a sentence.
+function sentence(msg) {
+  const m = msg.replace(/^\d{3}\s+/, '').replace(/(\d+)h0m0s/g, (_, n) => Number(n) % 24 === 0 ? `${Number(n) / 24} days` : `${n} hours`).trim();
+  const s = m.charAt(0).toUpperCase() + m.slice(1);
+  return /[.!?]$/.test(s) ? s : s + '.';
+}
+
+// canShare tells whether the server makes links for mount: signed and
+// signed-or-token mounts do; a public mount needs none (its addresses
+// are links already) and a token mount accepts none. A mount of unknown
+// policy (a server without /api/mounts) is tried.
+export function canShare(mount) {
+  return !!mount && (!mount.auth || mount.auth === 'signed' || mount.auth === 'signed-or-token');
+}
 
 // sharePanel returns {el, focus} for path (a file or a folder) in mount.
 export function sharePanel(ctx, { mount, path }) {
@@ -63,9 +82,10 @@ export function sharePanel(ctx, { mount, path }) {
       showResult(link);
     } catch (e) {
       const x = explain(e, 'the link service');
-      error.replaceChildren(icon('alert'), ' ', e.status === 401 || e.status === 403
+      const tokenRefused = e.status === 401 || (e.status === 403 && /admin token|not an admin/i.test(e.message || ''));
+      error.replaceChildren(icon('alert'), ' ', tokenRefused
         ? 'The server did not accept the admin token. Check it with the key button at the top.'
-        : (e.message && e.status ? e.message : x.text));
+        : (e.message && e.status ? sentence(e.message) : x.text));
       error.hidden = false;
     } finally {
       submit.disabled = false;

@@ -16,7 +16,9 @@
 //
 // Objects expose their *os.File ([storage.Filer]) so the HTTP layer can use
 // sendfile(2), and the backend exposes absolute paths ([storage.Pather]) for
-// X-Sendfile. It never writes, and it does not sniff content types: that is
+// X-Sendfile. It lists one sorted page of a directory at a time
+// ([storage.PageLister]) and follows files that are still being written
+// ([storage.Follower]: inotify on Linux, polling elsewhere). It never writes, and it does not sniff content types: that is
 // the HTTP layer's job.
 //
 // An open-file cache (filecache.go, [CacheOptions]) keeps, per key, the
@@ -28,6 +30,6 @@
 // hidden-file policy belongs to the HTTP layer (media), which applies it
 // to every backend.
 //
-// It imports only the standard library, golang.org/x/sys/unix (openat2)
-// and package storage.
+// It imports only the standard library, golang.org/x/sys/unix (openat2,
+// inotify) and package storage.
 package local

@@ -14,3 +14,10 @@ func WithoutFastPath(b *Backend) *Backend {
 
 // HasFastPath reports whether b opens files through openat2.
 func HasFastPath(b *Backend) bool { return b.fast >= 0 }
+
+// ForcePolling makes followers poll instead of using inotify until the
+// returned function is called.
+func ForcePolling() (restore func()) {
+	forcePolling = true
+	return func() { forcePolling = false }
+}

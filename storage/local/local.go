@@ -115,6 +115,32 @@ func (b *Backend) CacheStats() CacheStats {
 // Root returns the absolute, symlink-resolved path of the root directory.
 func (b *Backend) Root() string { return b.root }
 
+// Probe reports whether the root can still be served, for readiness
+// checks: the root's path must still name a directory, the one the
+// backend opened (not one mounted or created over it since). It stats
+// the path once; a hung file system (a dead NFS server) blocks it, so the
+// caller bounds it in time.
+func (b *Backend) Probe(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fi, err := os.Stat(b.root)
+	if err != nil {
+		return fmt.Errorf("local: root %q: %w", b.root, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("local: root %q is now a %s", b.root, describeMode(fi.Mode()))
+	}
+	opened, err := b.fsroot.Stat(".")
+	if err != nil {
+		return fmt.Errorf("local: root %q: the opened directory: %w", b.root, err)
+	}
+	if !os.SameFile(fi, opened) {
+		return fmt.Errorf("local: root %q now names another directory than the one opened at start-up: reload or restart to serve it", b.root)
+	}
+	return nil
+}
+
 // Close releases the handle on the root directory. Objects already opened
 // stay usable; later calls fail.
 func (b *Backend) Close() error {

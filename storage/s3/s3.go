@@ -100,6 +100,11 @@ type Options struct {
 	// [NoStatCache] (or any negative value) sends one HEAD per Open and
 	// Stat; at most [MaxStatTTL].
 	StatTTL time.Duration
+	// WrapTransport, when not nil, wraps the HTTP transport the backend
+	// builds (tuned timeouts, no compression) before the client uses it:
+	// metrics count and time every request to the store through it.
+	// Default nil: the transport as built.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Backend reads objects from one bucket (below an optional prefix). It
@@ -150,12 +155,16 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	} else {
 		creds = credentials.New(&credentials.Static{Value: credentials.Value{SignerType: credentials.SignatureAnonymous}})
 	}
+	var transport http.RoundTripper = newTransport(secure, opts.Timeout)
+	if opts.WrapTransport != nil {
+		transport = opts.WrapTransport(transport)
+	}
 	client, err := minio.New(opts.Endpoint, &minio.Options{
 		Creds:        creds,
 		Secure:       secure,
 		Region:       opts.Region,
 		BucketLookup: lookup,
-		Transport:    newTransport(secure, opts.Timeout),
+		Transport:    transport,
 		MaxRetries:   opts.MaxRetries,
 	})
 	if err != nil {
@@ -206,6 +215,11 @@ func (o *Options) Validate() error {
 	}
 	return nil
 }
+
+// Probe reports whether the bucket answers, for readiness checks: the
+// start-up check again (one HEAD of the bucket, bounded by
+// [Options].Timeout and ctx), with the same errors as [New].
+func (b *Backend) Probe(ctx context.Context) error { return b.check(ctx) }
 
 // check runs the start-up probe: HEAD bucket (after the region lookup).
 func (b *Backend) check(ctx context.Context) error {

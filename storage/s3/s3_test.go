@@ -946,8 +946,20 @@ func TestOutage(t *testing.T) {
 	data := randBytes(rand.New(rand.NewPCG(5, 6)), 1<<20)
 	f.m.Put(t, bucket, "a.bin", data, "")
 	const timeout = 3 * time.Second
-	b := f.backend(t, "", s3.Options{Timeout: timeout})
+	var requests atomic.Int64
+	b := f.backend(t, "", s3.Options{Timeout: timeout, WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			requests.Add(1)
+			return rt.RoundTrip(r)
+		})
+	}})
 	ctx := context.Background()
+	if n := requests.Load(); n == 0 {
+		t.Errorf("WrapTransport's transport saw no request of New's start-up check")
+	}
+	if err := b.Probe(ctx); err != nil {
+		t.Errorf("Probe while MinIO is up: %v", err)
+	}
 	o, err := b.Open(ctx, "a.bin")
 	if err != nil {
 		t.Fatal(err)
@@ -965,6 +977,13 @@ func TestOutage(t *testing.T) {
 	}
 	t.Logf("Open while down (%v): %v", time.Since(start).Round(time.Millisecond), err)
 	start = time.Now()
+	if err := b.Probe(ctx); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Probe while MinIO is down = %v, want ErrUnavailable", err)
+	}
+	if el := time.Since(start); el > timeout+2*time.Second {
+		t.Errorf("Probe while MinIO is down took %v, want under the %v timeout", el, timeout)
+	}
+	start = time.Now()
 	if n, err := o.ReadAt(p, 1000); n != 0 || !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("ReadAt while MinIO is down = %d, %v; want 0 and ErrUnavailable", n, err)
 	}
@@ -976,9 +995,16 @@ func TestOutage(t *testing.T) {
 	if n, err := o.ReadAt(p, 1000); n != len(p) || err != nil || !bytes.Equal(p, data[1000:1000+len(p)]) {
 		t.Errorf("ReadAt of the old Object after restart = %d, %v", n, err)
 	}
+	if err := b.Probe(ctx); err != nil {
+		t.Errorf("Probe after restart: %v", err)
+	}
+	before := requests.Load()
 	o2, err := b.Open(ctx, "a.bin")
 	if err != nil {
 		t.Fatalf("Open after restart: %v", err)
+	}
+	if requests.Load() == before {
+		t.Errorf("Open made no request through WrapTransport's transport")
 	}
 	if o2.Info() != o.Info() {
 		t.Errorf("Info after restart = %+v, before %+v", o2.Info(), o.Info())
@@ -987,3 +1013,8 @@ func TestOutage(t *testing.T) {
 		t.Errorf("ReadAt after restart = %d, %v", n, err)
 	}
 }
+
+// roundTripFunc adapts a function to http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
