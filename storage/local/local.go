@@ -180,7 +180,15 @@ func (b *Backend) Open(ctx context.Context, key string) (storage.Object, error) 
 		if f, id, ok := b.fast.openID(b.root, key, b.follow); ok {
 			return b.files.adopt(ctx, key, f, id), nil
 		}
-	} else if f, info, ok := b.fast.open(b.root, key, b.follow); ok {
+	}
+	return b.openFile(ctx, key)
+}
+
+// openFile opens key's file without the open-file cache: the object owns
+// a descriptor of its own (a follower reads it sequentially and closes
+// it). key has passed check.
+func (b *Backend) openFile(ctx context.Context, key string) (*object, error) {
+	if f, info, ok := b.fast.open(b.root, key, b.follow); ok {
 		return &object{ctx: ctx, f: f, info: info}, nil
 	}
 	// Refuse non-regular files before opening them: opening a device can
