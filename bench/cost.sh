@@ -4,7 +4,8 @@
 # swing with the background load; the server's CPU per request does not,
 # so this is the figure to watch when changing the hot path.
 #
-#   bash bench/cost.sh                    rangeserve (this tree), nginx, http.FileServer
+#   bash bench/cost.sh                    rangeserve (this tree), nginx (also with
+#                                         open_file_cache), http.FileServer
 #   COST_BASE=HEAD~3 bash bench/cost.sh   adds rangeserve built from that git revision
 #
 # For each server and round it runs wrk (2 threads, 64 connections,
@@ -50,12 +51,12 @@ bin=$work/bin data=$work/data
 mkdir -p "$bin" "$data"
 (cd "$repo" && go build -o "$bin/rangeserve" ./cmd/rangeserve && go build -o "$bin/load" ./bench/load &&
   go build -o "$bin/fileserver" ./bench/fileserver) || die "build failed"
-servers=(rangeserve nginx fileserver)
+servers=(rangeserve nginx nginx_ofc fileserver)
 if [ -n "$base" ]; then
   git -C "$repo" worktree add -q --detach "$work/base" "$base" || die "cannot check out $base"
   (cd "$work/base" && go build -o "$bin/rangeserve-base" ./cmd/rangeserve) || die "$base does not build"
   git -C "$repo" worktree remove --force "$work/base"
-  servers=(rangeserve rangeserve-base nginx fileserver)
+  servers=(rangeserve rangeserve-base nginx nginx_ofc fileserver)
 fi
 head -c $((256 << 20)) /dev/urandom >"$data/big.bin"
 head -c $((64 << 10)) /dev/urandom >"$data/small.bin"
@@ -66,10 +67,11 @@ declare -A port=()
 for s in "${servers[@]}"; do port[$s]=$("$bin/load" freeport); done
 printf 'mounts:\n  - prefix: /\n    backend: local\n    root: %s\n    auth: public\n' "$data" >"$work/rs.yaml"
 write_nginx_conf "$work/nginx" "${port[nginx]}" "$data"
+write_nginx_conf "$work/nginx_ofc" "${port[nginx_ofc]}" "$data" "$nginx_open_file_cache"
 for s in "${servers[@]}"; do
   case $s in
   rangeserve*) "$bin/$s" -config "$work/rs.yaml" -listen "127.0.0.1:${port[$s]}" 2>"$work/$s.log" & ;;
-  nginx) "$NGINX" -p "$work/nginx/" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" & ;;
+  nginx*) "$NGINX" -p "$work/$s/" -c "$work/$s/nginx.conf" -e "$work/$s/error.log" & ;;
   fileserver) "$bin/fileserver" -listen "127.0.0.1:${port[$s]}" -dir "$data" & ;;
   esac
   running[$s]=$!
@@ -78,7 +80,7 @@ done
 sleep 0.5 # nginx's workers
 
 pids() { # the server's pid, and for nginx its workers
-  if [ "$1" = nginx ]; then with_children "${running[$1]}"; else echo "${running[$1]}"; fi
+  if [ "$1" != "${1#nginx}" ]; then with_children "${running[$1]}"; else echo "${running[$1]}"; fi
 }
 # shellcheck disable=SC2046
 ticks() { cpu_ticks_of $(pids "$1"); }

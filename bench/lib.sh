@@ -1,11 +1,13 @@
 # bench/lib.sh: what bench/run.sh and bench/cost.sh share, so that both
 # measure the same nginx the same way. Source it; it defines functions only.
 
-# write_nginx_conf DIR PORT ROOT: DIR/nginx.conf serving ROOT on
+# write_nginx_conf DIR PORT ROOT [EXTRA]: DIR/nginx.conf serving ROOT on
 # 127.0.0.1:PORT as issue 6 asks (sendfile on, tcp_nopush off, keep-alive
 # requests raised, access log off, 2 workers), with every path inside DIR.
+# EXTRA is added to the http block as it is: nginx_ofc below passes
+# nginx_open_file_cache.
 write_nginx_conf() {
-  local dir=$1 port=$2 root=$3
+  local dir=$1 port=$2 root=$3 extra=${4:-}
   mkdir -p "$dir/tmp"
   cat >"$dir/nginx.conf" <<EOC
 daemon off;
@@ -21,6 +23,7 @@ http {
   sendfile on;
   tcp_nopush off;
   keepalive_requests 100000;
+  $extra
   client_body_temp_path $dir/tmp/body;
   proxy_temp_path $dir/tmp/proxy;
   fastcgi_temp_path $dir/tmp/fastcgi;
@@ -34,6 +37,11 @@ http {
 }
 EOC
 }
+
+# nginx_open_file_cache: the second nginx target of issue 14, tuned as an
+# operator would once rangeserve keeps descriptors open too (nginx's own
+# defaults for open_file_cache_valid, 60s, and _min_uses, 1).
+nginx_open_file_cache='open_file_cache max=10000 inactive=60s;'
 
 # with_children PID: PID and the pids of its direct children (nginx's
 # workers).

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# bench/run.sh: rangeserve against Debian's nginx and Go's http.FileServer,
-# on the same files, on loopback, interleaved so that machine drift hits
-# all three alike. See BENCHMARKS.md for what each measurement means.
+# bench/run.sh: rangeserve against Debian's nginx (as configured by issue 6,
+# and again with open_file_cache, as an operator tunes it) and Go's
+# http.FileServer, on the same files, on loopback, interleaved so that
+# machine drift hits all four alike. See BENCHMARKS.md for what each
+# measurement means.
 #
 #   bash bench/run.sh                 full run (BENCH_ROUNDS=3, 1 GiB file)
 #   BENCH_QUICK=1 bash bench/run.sh   smoke run, under 2 minutes
@@ -74,7 +76,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bin=$work/bin data=$work/data
-mkdir -p "$bin" "$data" "$work/nginx/tmp" "$here/out"
+mkdir -p "$bin" "$data" "$work/nginx/tmp" "$work/nginx_ofc/tmp" "$here/out"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 raw=$here/out/raw-$stamp.tsv
 log=$here/out/log-$stamp.txt
@@ -97,12 +99,17 @@ chmod 644 "$data"/*.bin
 cat "$data"/*.bin >/dev/null # in the page cache for everyone
 
 # --- servers ---------------------------------------------------------------
-servers=(rangeserve nginx fileserver)
+servers=(rangeserve nginx nginx_ofc fileserver)
 declare -A port=()
 for s in "${servers[@]}"; do port[$s]=$("$bin/load" freeport); done
 url() { echo "http://127.0.0.1:${port[$1]}"; }
 
+# As shipped, but for the per-client stream cap (server.max_streams_per_
+# client): every client of this benchmark is 127.0.0.1, and test 5 opens
+# 1,000 streams from it; nginx, as configured here, has no such cap either.
 cat >"$work/rangeserve.yaml" <<EOF
+server:
+  max_streams_per_client: 0
 mounts:
   - prefix: /
     backend: local
@@ -111,6 +118,7 @@ mounts:
 EOF
 
 write_nginx_conf "$work/nginx" "${port[nginx]}" "$data"
+write_nginx_conf "$work/nginx_ofc" "${port[nginx_ofc]}" "$data" "$nginx_open_file_cache"
 
 start_server() {
   local name=$1 ready
@@ -121,9 +129,9 @@ start_server() {
       >>"$work/rangeserve.log" 2>&1 &
     ready=/api/healthz
     ;;
-  nginx)
-    "$NGINX" -p "$work/nginx/" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" \
-      >>"$work/nginx/stdout.log" 2>&1 &
+  nginx | nginx_ofc)
+    "$NGINX" -p "$work/$name/" -c "$work/$name/nginx.conf" -e "$work/$name/error.log" \
+      >>"$work/$name/stdout.log" 2>&1 &
     ready=/small.bin
     ;;
   fileserver)
@@ -133,11 +141,11 @@ start_server() {
   esac
   running[$name]=$!
   "$bin/load" wait "$(url "$name")$ready" 15s || die "$name did not start; see $work"
-  if [ "$name" = nginx ]; then
+  if [ "$name" != "${name#nginx}" ]; then
     # Wait for both workers.
     local i
     for i in $(seq 50); do
-      [ "$(pids_of nginx | wc -w)" -ge 3 ] && break
+      [ "$(pids_of "$name" | wc -w)" -ge 3 ] && break
       sleep 0.1
     done
   fi
@@ -158,7 +166,7 @@ stop_server() {
 
 # pids_of NAME: the server's pids; for nginx the master and its workers.
 pids_of() {
-  if [ "$1" = nginx ]; then with_children "${running[$1]}"; else echo "${running[$1]}"; fi
+  if [ "$1" != "${1#nginx}" ]; then with_children "${running[$1]}"; else echo "${running[$1]}"; fi
 }
 
 # cpu_ticks NAME: utime+stime summed over the server's pids, in clock ticks.
@@ -193,14 +201,22 @@ order() {
 }
 
 # --- measurements ----------------------------------------------------------
-run_load() { # TEST SERVER ROUND load-args...
-  local test=$1 srv=$2 round=$3 c0 c1 out
+run_load() { # TEST SERVER ROUND load-args...: also the peak summed VmRSS while it runs
+  local test=$1 srv=$2 round=$3 c0 c1 out lpid peak=0 v
   shift 3
   c0=$(cpu_ticks "$srv")
-  out=$("$bin/load" -timeout 300s "$@") || die "$test/$srv: load $* failed: $out"
+  "$bin/load" -timeout 300s "$@" >"$work/load.out" 2>&1 &
+  lpid=$!
+  while kill -0 "$lpid" 2>/dev/null; do
+    v=$(rss_kb "$srv")
+    [ "$v" -gt "$peak" ] && peak=$v
+    sleep 0.1
+  done
+  wait "$lpid" || die "$test/$srv: load $* failed: $(cat "$work/load.out")"
+  out=$(cat "$work/load.out")
   c1=$(cpu_ticks "$srv")
-  emit "$test" "$srv" "$round" "$out cpu_ticks=$((c1 - c0))"
-  note "$test round $round $srv: $out cpu_ticks=$((c1 - c0))"
+  emit "$test" "$srv" "$round" "$out cpu_ticks=$((c1 - c0)) rss_peak_kb=$peak"
+  note "$test round $round $srv: $out cpu_ticks=$((c1 - c0)) rss_peak_kb=$peak"
 }
 
 run_wrk() { # TEST SERVER ROUND PATH [env...]
@@ -240,7 +256,7 @@ run_slow() {
 }
 
 for s in "${servers[@]}"; do start_server "$s"; done
-note "servers: rangeserve pid ${running[rangeserve]} $(url rangeserve), nginx pids $(pids_of nginx | tr '\n' ' ')$(url nginx), fileserver pid ${running[fileserver]} $(url fileserver)"
+note "servers: rangeserve pid ${running[rangeserve]} $(url rangeserve), nginx pids $(pids_of nginx | tr '\n' ' ')$(url nginx), nginx_ofc pids $(pids_of nginx_ofc | tr '\n' ' ')$(url nginx_ofc), fileserver pid ${running[fileserver]} $(url fileserver)"
 
 note "warm-up (not measured)"
 for s in "${servers[@]}"; do
@@ -281,6 +297,7 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 kernel=$(uname -r)
 go=$(go version | awk '{print $3}')
 nginx=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
+nginx_ofc=$nginx_open_file_cache
 wrk=$(wrk --version 2>&1 | head -1 | awk '{print $2}')
 clk_tck=$clk_tck
 big_size=$big_size

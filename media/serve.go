@@ -214,8 +214,11 @@ func fileOf(obj storage.Object) *os.File {
 // Before a sendfile copy the status line and headers are flushed: given a
 // response whose header is not yet written, net/http's ReadFrom first
 // reads 512 bytes of the body with read(2) to sniff a Content-Type, which
-// this handler always sets; flushing first spares that read and copy. A
-// freshly opened file is at offset 0, so the seek is skipped there.
+// this handler always sets; flushing first spares that read and copy. The
+// file is always seeked, also to 0: storage.Filer leaves its offset
+// unspecified (storage/local's open-file cache lends descriptors that an
+// earlier request moved, and does not rewind them: one lseek per response
+// either way).
 func copyBody(w io.Writer, obj storage.Object, off, n int64) error {
 	if v, ok := obj.(*virtualObject); ok {
 		return v.copyTo(w, off, n)
@@ -225,10 +228,9 @@ func copyBody(w io.Writer, obj storage.Object, off, n int64) error {
 		_, err := rangeio.CopyAt(w, obj, off, n)
 		return err
 	}
-	if off != 0 {
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return err
-		}
+	// Always: a descriptor from an open-file cache may be anywhere.
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
 	}
 	if fw, ok := w.(http.Flusher); ok {
 		fw.Flush()

@@ -11,8 +11,12 @@ import (
 
 // Defaults applied by [NewCache] to zero or negative fields of [CacheConfig].
 const (
-	// DefaultBlockSize is the block size used when CacheConfig.BlockSize <= 0.
-	DefaultBlockSize = 1 << 20
+	// DefaultBlockSize is the block size used when CacheConfig.BlockSize <= 0:
+	// what a player's small random read needs (a 64 KiB range at any offset
+	// touches two blocks, so a miss fetches at most twice the bytes asked
+	// for). Long reads do not pay for the small size: contiguous missing
+	// blocks are fetched with one request (see [Cache.Wrap]).
+	DefaultBlockSize = 64 << 10
 	// DefaultCacheBytes is the memory cap used when CacheConfig.MaxBytes <= 0.
 	DefaultCacheBytes = 256 << 20
 	// DefaultReadAhead is the read-ahead depth used when CacheConfig.ReadAhead == 0.
@@ -58,8 +62,9 @@ var errBackendPanic = errors.New("rangeio: backend ReadAt panicked during a shar
 // CacheConfig configures a [Cache]. The zero value is usable: every field
 // has a default.
 type CacheConfig struct {
-	// BlockSize is the size in bytes of the aligned blocks the cache reads
-	// from backends and keeps in memory. Default 1 MiB (when <= 0).
+	// BlockSize is the size in bytes of the aligned blocks the cache keeps
+	// in memory, and the unit of its backend reads. Default 64 KiB (when
+	// <= 0).
 	BlockSize int64
 	// MaxBytes caps the bytes of resident blocks across all objects.
 	// Default 256 MiB (when <= 0). If MaxBytes < BlockSize, no block is
@@ -73,6 +78,12 @@ type CacheConfig struct {
 	// the whole cache; a sequential read that finds them all busy skips its
 	// read-ahead. Default 8 (when <= 0).
 	MaxPrefetch int
+	// Disk, when not nil, is a local-disk tier under the memory (see
+	// [DiskCache]): a block missing from memory is looked for there before
+	// the backend is asked, and the segments readers fetch whole are
+	// written there. The caller opens it with [OpenDisk] and closes it
+	// after the cache's last use. Default nil: memory only.
+	Disk *DiskCache
 }
 
 // Validate reports whether c, once its zero fields take their defaults,
@@ -166,6 +177,9 @@ type Cache struct {
 
 	pool       sync.Pool      // *block with a BlockSize buffer
 	prefetchWG sync.WaitGroup // running read-aheads, for tests
+
+	disk *DiskCache // nil: memory only
+	segK int64      // blocks per disk segment
 }
 
 // blockKey identifies one block of one version of one object.
@@ -185,9 +199,10 @@ type block struct {
 }
 
 // flight is one backend fetch in progress; others needing the same block
-// wait on done.
+// wait on done (a WaitGroup rather than a channel: no allocation of its
+// own, and a stream claims flights by the batch, in one slice).
 type flight struct {
-	done    chan struct{}
+	done    sync.WaitGroup // Done once, by complete
 	owner   *cachedReader
 	waiters int32 // guarded by Cache.mu until done is closed
 	b       *block
@@ -221,6 +236,9 @@ func NewCache(cfg CacheConfig) *Cache {
 		flights:     make(map[blockKey]*flight),
 	}
 	c.lru.next, c.lru.prev = &c.lru, &c.lru
+	if cfg.Disk != nil {
+		c.disk, c.segK = cfg.Disk, cfg.Disk.segBlocks(c.bs)
+	}
 	return c
 }
 
@@ -279,16 +297,20 @@ func (c *Cache) Wrap(id string, size int64, r io.ReaderAt) io.ReaderAt {
 	}
 	w := &cachedReader{c: c, id: id, size: size, r: r}
 	w.lastEnd.Store(-1)
+	if c.disk != nil {
+		w.diskName = objectName(id)
+	}
 	return w
 }
 
 // cachedReader is the io.ReaderAt returned by Wrap.
 type cachedReader struct {
-	c      *Cache
-	id     string
-	size   int64
-	r      io.ReaderAt
-	closed atomic.Bool
+	c        *Cache
+	id       string
+	diskName string // objectName(id) when the cache has a disk tier
+	size     int64
+	r        io.ReaderAt
+	closed   atomic.Bool
 
 	// lastEnd is where the previous ReadAt ended, -1 before the first.
 	lastEnd atomic.Int64
@@ -362,11 +384,14 @@ func (w *cachedReader) copyOut(p []byte, off, end int64, b *block) {
 }
 
 // readSpan serves [off, end), which spans blocks first..last: resident
-// blocks are copied at once, missing ones fetched at most fetchParallel at
-// a time. On error it returns the bytes before the first failed block.
+// blocks are copied at once; missing ones that no other reader is fetching
+// are fetched by this call, one backend request per contiguous run when
+// the backend is a [RangeReader] (else one ReadAt per block, at most
+// fetchParallel at a time); blocks in flight elsewhere are waited for. On
+// error it returns the bytes before the first failed block.
 func (w *cachedReader) readSpan(p []byte, off, end, first, last int64) (int, error) {
-	var missBuf [8]int64
-	missing := missBuf[:0]
+	var missBuf [16]int64
+	missing := missBuf[:0] // ascending
 	for idx := first; idx <= last; idx++ {
 		if b := w.c.lookup(w.id, idx); b != nil {
 			w.copyOut(p, off, end, b)
@@ -374,45 +399,206 @@ func (w *cachedReader) readSpan(p []byte, off, end, first, last int64) (int, err
 			missing = append(missing, idx)
 		}
 	}
-	failed, err := int64(-1), error(nil)
-	switch len(missing) {
-	case 0:
-	case 1:
-		b, e := w.c.get(w, missing[0])
-		if e != nil {
-			failed, err = missing[0], e
-		} else {
-			w.copyOut(p, off, end, b)
-		}
-	default:
-		var (
-			wg   sync.WaitGroup
-			emu  sync.Mutex
-			sema = make(chan struct{}, fetchParallel)
-		)
-		for _, idx := range missing {
-			sema <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sema; wg.Done() }()
-				b, e := w.c.get(w, idx)
-				if e != nil {
-					emu.Lock()
-					if failed < 0 || idx < failed {
-						failed, err = idx, e
-					}
-					emu.Unlock()
-					return
-				}
-				w.copyOut(p, off, end, b)
-			}()
-		}
-		wg.Wait()
+	if len(missing) == 0 {
+		return int(end - off), nil
 	}
-	if err != nil {
-		return int(max(failed*w.c.bs, off) - off), err
+	if c := w.c; c.disk != nil {
+		c.warmFromDisk(w, missing[0], missing[len(missing)-1])
+		kept := missing[:0]
+		for _, idx := range missing {
+			if b := c.lookup(w.id, idx); b != nil {
+				w.copyOut(p, off, end, b)
+			} else {
+				kept = append(kept, idx)
+			}
+		}
+		missing = kept
+	}
+	var (
+		emu    sync.Mutex
+		failed = int64(-1)
+		ferr   error
+	)
+	fail := func(idx int64, e error) {
+		emu.Lock()
+		if failed < 0 || idx < failed {
+			failed, ferr = idx, e
+		}
+		emu.Unlock()
+	}
+	claims, others := w.c.claim(w, missing, true)
+	w.c.fill(w, claims, func(idx int64, b *block, e error) {
+		if e != nil {
+			fail(idx, e)
+			return
+		}
+		w.copyOut(p, off, end, b)
+	})
+	for _, idx := range others {
+		b, e := w.c.get(w, idx)
+		if e != nil {
+			fail(idx, e)
+			continue
+		}
+		w.copyOut(p, off, end, b)
+	}
+	if ferr != nil {
+		return int(max(failed*w.c.bs, off) - off), ferr
 	}
 	return int(end - off), nil
+}
+
+// claimed is a block whose fetch the caller leads.
+type claimed struct {
+	k blockKey
+	f *flight
+}
+
+// claim registers flights, led by w, for the blocks of idxs (ascending)
+// that are neither resident nor being fetched, and returns them; the
+// others are returned apart, to be waited for with get. With miss, each
+// block counts as a cache miss (a ReadAt's lookups); without, as nothing
+// (read-ahead). The caller must pass the claims to fill.
+func (c *Cache) claim(w *cachedReader, idxs []int64, miss bool) (claims []claimed, others []int64) {
+	var fs []flight
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, idx := range idxs {
+		k := blockKey{w.id, idx}
+		if c.blocks[k] != nil || c.flights[k] != nil {
+			others = append(others, idx) // get counts these
+			continue
+		}
+		if miss {
+			c.misses++
+		}
+		if fs == nil {
+			fs = make([]flight, len(idxs))
+		}
+		f := &fs[len(claims)]
+		f.owner = w
+		f.done.Add(1)
+		c.flights[k] = f
+		if claims == nil {
+			claims = make([]claimed, 0, len(idxs))
+		}
+		claims = append(claims, claimed{k, f})
+	}
+	return claims, others
+}
+
+// fill fetches the claimed blocks of w's object, completes their flights
+// (inserting the blocks) and calls deliver for each, in order within a
+// run, with the block referenced for deliver (which releases it) or the
+// error. A contiguous run of claims is one backend request when w's
+// backend is a [RangeReader] and the run has more than one block;
+// otherwise each block is one ReadAt, at most fetchParallel at a time.
+// Every flight is completed, also if the backend panics. deliver may be
+// called from several goroutines at once.
+func (c *Cache) fill(w *cachedReader, claims []claimed, deliver func(idx int64, b *block, err error)) {
+	if c.disk != nil {
+		kept := claims[:0]
+		for _, cl := range claims {
+			if b := c.fromDisk(w, cl); b != nil {
+				deliver(cl.k.idx, b, nil)
+			} else {
+				kept = append(kept, cl)
+			}
+		}
+		claims = kept
+	}
+	rr, ranged := w.r.(RangeReader)
+	var single []claimed
+	for len(claims) > 0 {
+		n := 1
+		for n < len(claims) && claims[n].k.idx == claims[n-1].k.idx+1 {
+			n++
+		}
+		if ranged && n > 1 {
+			c.fillRun(w, rr, claims[:n], deliver)
+		} else {
+			single = append(single, claims[:n]...)
+		}
+		claims = claims[n:]
+	}
+	if len(single) == 1 {
+		b, err := c.lead(w, single[0].k, single[0].f)
+		deliver(single[0].k.idx, b, err)
+		return
+	}
+	var wg sync.WaitGroup
+	sema := make(chan struct{}, fetchParallel)
+	for _, cl := range single {
+		sema <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sema; wg.Done() }()
+			b, err := c.lead(w, cl.k, cl.f)
+			deliver(cl.k.idx, b, err)
+		}()
+	}
+	wg.Wait()
+}
+
+// fillRun fetches a contiguous run of claimed blocks with one ReadRange
+// request, completing each block's flight as soon as its bytes are in.
+// The first failure fails the rest of the run.
+func (c *Cache) fillRun(w *cachedReader, rr RangeReader, run []claimed, deliver func(idx int64, b *block, err error)) {
+	done := 0
+	defer func() {
+		if done < len(run) {
+			// A panic in the backend: complete the rest, then let it go on.
+			for _, cl := range run[done:] {
+				c.complete(cl.k, cl.f, nil, errBackendPanic)
+			}
+		}
+	}()
+	first := run[0].k.idx
+	off := first * c.bs
+	n := min(int64(len(run))*c.bs, w.size-off)
+	c.backendReads.Add(1)
+	body, err := rr.ReadRange(off, n)
+	if err == nil {
+		defer body.Close()
+	}
+	for _, cl := range run {
+		if err != nil {
+			c.complete(cl.k, cl.f, nil, err)
+			done++
+			deliver(cl.k.idx, nil, err)
+			continue
+		}
+		var b *block
+		b, err = c.readBlock(w, body, cl.k.idx)
+		c.complete(cl.k, cl.f, b, err)
+		done++
+		if err == nil {
+			c.fetched(w, cl.k.idx)
+		}
+		deliver(cl.k.idx, b, err)
+	}
+	if err != nil {
+		c.backendErrors.Add(1)
+	}
+}
+
+// readBlock reads block idx of w's object from body, a stream positioned
+// at the block's first byte.
+func (c *Cache) readBlock(w *cachedReader, body io.Reader, idx int64) (*block, error) {
+	off := idx * c.bs
+	want := min(c.bs, w.size-off)
+	b := c.newBlock(want)
+	b.key = blockKey{w.id, idx}
+	n, err := io.ReadFull(body, b.data)
+	c.backendBytes.Add(uint64(max(n, 0)))
+	if int64(n) == want {
+		return b, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	c.freeBlock(b)
+	return nil, fmt.Errorf("rangeio: reading block at offset %d (%d bytes) from the backend: %w", off, want, err)
 }
 
 // readAhead extends the wrapper's read-ahead window to the ReadAhead
@@ -444,13 +630,16 @@ func (w *cachedReader) readAhead(cur int64) {
 }
 
 // prefetchLoop fetches the blocks of the read-ahead window until it is
-// empty, the wrapper is closed or a fetch fails.
+// empty, the wrapper is closed or a fetch fails. The missing blocks of the
+// window are claimed together, so that a [RangeReader] backend fetches
+// them with one request.
 func (w *cachedReader) prefetchLoop() {
 	c := w.c
 	defer func() {
 		<-c.prefetchSem
 		c.prefetchWG.Done()
 	}()
+	var idxBuf [16]int64
 	for {
 		w.mu.Lock()
 		if w.next > w.want || w.closed.Load() {
@@ -458,10 +647,40 @@ func (w *cachedReader) prefetchLoop() {
 			w.mu.Unlock()
 			return
 		}
-		idx := w.next
-		w.next++
+		if _, ranged := w.r.(RangeReader); !ranged {
+			// One block at a time: MaxPrefetch bounds the backend reads
+			// that read-ahead makes at once.
+			idx := w.next
+			w.next++
+			w.mu.Unlock()
+			if err := c.prefetch(w, idx); err != nil {
+				w.mu.Lock()
+				w.next = max(w.next, w.want+1)
+				w.running = false
+				w.mu.Unlock()
+				return
+			}
+			continue
+		}
+		idxs := idxBuf[:0]
+		for idx := w.next; idx <= w.want; idx++ {
+			idxs = append(idxs, idx)
+		}
+		w.next = w.want + 1
 		w.mu.Unlock()
-		if err := c.prefetch(w, idx); err != nil {
+		claims, _ := c.claim(w, idxs, false)
+		var failed atomic.Bool
+		c.fill(w, claims, func(idx int64, b *block, err error) {
+			c.readAheads.Add(1)
+			if err != nil {
+				if !failed.Swap(true) {
+					c.readAheadErrors.Add(1)
+				}
+				return
+			}
+			c.release(b)
+		})
+		if failed.Load() {
 			// The request is probably gone (cancelled context, closed
 			// object): give up the rest of the window.
 			w.mu.Lock()
@@ -512,7 +731,7 @@ func (c *Cache) get(w *cachedReader, idx int64) (*block, error) {
 			}
 			f.waiters++
 			c.mu.Unlock()
-			<-f.done
+			f.done.Wait()
 			if f.err == nil {
 				return f.b, nil
 			}
@@ -522,7 +741,8 @@ func (c *Cache) get(w *cachedReader, idx int64) (*block, error) {
 			}
 			continue // the fetch used another request's reader: retry with ours
 		}
-		f := &flight{done: make(chan struct{}), owner: w}
+		f := &flight{owner: w}
+		f.done.Add(1)
 		c.flights[k] = f
 		c.mu.Unlock()
 		return c.lead(w, k, f)
@@ -539,7 +759,8 @@ func (c *Cache) prefetch(w *cachedReader, idx int64) error {
 		c.mu.Unlock()
 		return nil
 	}
-	f := &flight{done: make(chan struct{}), owner: w}
+	f := &flight{owner: w}
+	f.done.Add(1)
 	c.flights[k] = f
 	c.mu.Unlock()
 	c.readAheads.Add(1)
@@ -561,10 +782,144 @@ func (c *Cache) lead(w *cachedReader, k blockKey, f *flight) (b *block, err erro
 			c.complete(k, f, nil, errBackendPanic)
 		}
 	}()
+	if b = c.fromDisk(w, claimed{k, f}); b != nil {
+		done = true
+		return b, nil
+	}
 	b, err = c.fetch(w, k.idx)
 	c.complete(k, f, b, err)
 	done = true
+	if err == nil {
+		c.fetched(w, k.idx)
+	}
 	return b, err
+}
+
+// fromDisk completes the claimed block from the disk tier, if it has the
+// block's segment, and returns it referenced for the caller; the other
+// blocks of the segment that are neither resident nor being fetched are
+// inserted too (a sequential reader finds them next). It returns nil when
+// the disk has nothing (or no disk tier).
+func (c *Cache) fromDisk(w *cachedReader, cl claimed) *block {
+	if c.disk == nil {
+		return nil
+	}
+	idx := cl.k.idx
+	var mine *block
+	c.disk.load(c, w, idx/c.segK, func(j int64) bool {
+		return j == idx || c.absent(w.id, j)
+	}, func(j int64, b *block) {
+		if j == idx {
+			mine = b
+		} else {
+			c.insertIfAbsent(b)
+		}
+	})
+	if mine == nil {
+		return nil
+	}
+	c.complete(cl.k, cl.f, mine, nil)
+	return mine
+}
+
+// warmFromDisk loads, for the missing blocks among [from, to] of w's
+// object, the disk segments that hold them: every block of those segments
+// that is neither resident nor being fetched becomes resident. Callers
+// run it before claiming blocks, so that one file read serves a whole
+// segment.
+func (c *Cache) warmFromDisk(w *cachedReader, from, to int64) {
+	if c.disk == nil {
+		return
+	}
+	for seg := from / c.segK; seg <= to/c.segK; seg++ {
+		if !c.disk.has(w.diskName, seg) {
+			continue
+		}
+		lo, hi := max(from, seg*c.segK), min(to, (seg+1)*c.segK-1)
+		if !c.anyAbsent(w.id, lo, hi) {
+			continue
+		}
+		c.disk.load(c, w, seg, func(j int64) bool { return c.absent(w.id, j) }, func(_ int64, b *block) { c.insertIfAbsent(b) })
+	}
+}
+
+// fetched notes that block idx of w's object came from the backend: when
+// it ends its disk segment, the segment is written to the disk tier if all
+// its blocks are resident.
+func (c *Cache) fetched(w *cachedReader, idx int64) {
+	if c.disk == nil {
+		return
+	}
+	last := (w.size - 1) / c.bs
+	if (idx+1)%c.segK != 0 && idx != last {
+		return
+	}
+	seg := idx / c.segK
+	if c.disk.has(w.diskName, seg) {
+		return
+	}
+	first := seg * c.segK
+	blocks := make([]*block, 0, idx-first+1)
+	c.mu.Lock()
+	for j := first; j <= idx; j++ {
+		b := c.blocks[blockKey{w.id, j}]
+		if b == nil {
+			c.mu.Unlock()
+			for _, b := range blocks {
+				c.release(b)
+			}
+			return
+		}
+		b.refs.Add(1)
+		blocks = append(blocks, b)
+	}
+	c.mu.Unlock()
+	c.disk.enqueue(c, w, seg, blocks)
+}
+
+// anyAbsent reports whether a block in [from, to] of object id is neither
+// resident nor being fetched.
+func (c *Cache) anyAbsent(id string, from, to int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for idx := from; idx <= to; idx++ {
+		k := blockKey{id, idx}
+		if c.blocks[k] == nil && c.flights[k] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// absent reports whether block idx of object id is neither resident nor
+// being fetched.
+func (c *Cache) absent(id string, idx int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := blockKey{id, idx}
+	return c.blocks[k] == nil && c.flights[k] == nil
+}
+
+// insertIfAbsent makes b, a block from the pool that nobody references,
+// resident unless its key is resident or being fetched already (then b is
+// recycled).
+func (c *Cache) insertIfAbsent(b *block) {
+	c.mu.Lock()
+	size := int64(len(b.data))
+	if c.blocks[b.key] != nil || c.flights[b.key] != nil || size > c.max {
+		c.mu.Unlock()
+		c.freeBlock(b)
+		return
+	}
+	for c.bytes+size > c.max {
+		c.evict(c.lru.prev)
+	}
+	c.blocks[b.key] = b
+	c.pushFront(b)
+	c.bytes += size
+	c.nblocks++
+	b.refs.Store(1)
+	c.mu.Unlock()
 }
 
 // fetch reads block idx of w's object from w's backend reader.
@@ -608,7 +963,7 @@ func (c *Cache) complete(k blockKey, f *flight, b *block, err error) {
 	}
 	f.b, f.err = b, err
 	c.mu.Unlock()
-	close(f.done)
+	f.done.Done()
 }
 
 // evict drops b from the cache; c.mu is held.

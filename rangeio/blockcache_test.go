@@ -273,7 +273,7 @@ func TestBlockCacheVideoPattern(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("readahead=%d", tt.readAhead), func(t *testing.T) {
-			c := NewCache(CacheConfig{ReadAhead: tt.readAhead})
+			c := NewCache(CacheConfig{BlockSize: mib, ReadAhead: tt.readAhead})
 			o := replay(t, func(_ int, r io.ReaderAt) io.ReaderAt { return c.Wrap("video", size, r) })
 			c.waitReadAhead()
 			s := c.Stats()
@@ -293,7 +293,7 @@ func TestBlockCacheVideoPattern(t *testing.T) {
 
 func TestBlockCacheCoalesce(t *testing.T) {
 	data := bcData(4, 4*mib)
-	c := NewCache(CacheConfig{ReadAhead: NoReadAhead})
+	c := NewCache(CacheConfig{BlockSize: mib, ReadAhead: NoReadAhead})
 	o := &bcObject{data: data}
 	gate := o.closeGate()
 	const n = 32
@@ -329,7 +329,7 @@ func TestBlockCacheCoalesce(t *testing.T) {
 func TestBlockCacheLeaderCancelled(t *testing.T) {
 	data := bcData(5, 2*mib)
 	size := int64(len(data))
-	c := NewCache(CacheConfig{ReadAhead: NoReadAhead})
+	c := NewCache(CacheConfig{BlockSize: mib, ReadAhead: NoReadAhead})
 	o := &bcObject{data: data}
 	gate := o.closeGate()
 

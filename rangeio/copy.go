@@ -38,6 +38,7 @@ var errNegative = errors.New("rangeio: CopyAt: negative offset or length")
 // files is the HTTP layer's job: it seeks the *os.File and copies an
 // io.LimitedReader over it, which net/http turns into sendfile.
 //
+// When src is a [RangeWriterTo], CopyAt lets it write the span itself.
 // When src is a [RangeReader], CopyAt asks it for the whole span at once
 // and copies the stream: for an object store that is one request per
 // response instead of one per buffer.
@@ -47,6 +48,9 @@ func CopyAt(w io.Writer, src io.ReaderAt, off, n int64) (int64, error) {
 	}
 	if n == 0 {
 		return 0, nil
+	}
+	if wt, ok := src.(RangeWriterTo); ok {
+		return wt.WriteRangeTo(w, off, n)
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
@@ -94,6 +98,16 @@ func CopyAt(w io.Writer, src io.ReaderAt, off, n int64) (int64, error) {
 	return written, nil
 }
 
+// RangeWriterTo is implemented by readers that hold their bytes in
+// memory: WriteRangeTo writes the n bytes at off to w itself, with one
+// Write and no copy buffer, and returns what [CopyAt] would. For a small
+// HTTP response net/http then sends the header and the first bytes of the
+// body in one write(2). storage/local's objects for small files implement
+// it.
+type RangeWriterTo interface {
+	WriteRangeTo(w io.Writer, off, n int64) (int64, error)
+}
+
 // RangeReader is implemented by readers for which one stream over a span
 // costs less than a series of ReadAt calls: an object store answers a
 // span with one ranged GET instead of one per buffer. ReadRange returns
@@ -131,6 +145,14 @@ func CopyStream(w io.Writer, r io.Reader, n int64) (int64, error) {
 }
 
 func copyStream(w io.Writer, r io.Reader, n int64, buf []byte) (int64, error) {
+	if sr, ok := r.(*spanStream); ok {
+		// The cache's blocks go to w as they are: no copy into buf.
+		written, err := sr.writeTo(w, n)
+		if err == nil && written < n {
+			err = io.ErrUnexpectedEOF
+		}
+		return written, err
+	}
 	// Hide w's ReadFrom and r's WriteTo so that the pooled buffer is used.
 	written, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{io.LimitReader(r, n)}, buf)
 	if err == nil && written < n {

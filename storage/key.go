@@ -48,6 +48,18 @@ func CleanKey(p string) (string, error) {
 	if len(p) > MaxKeyLen {
 		return "", ErrInvalidKey
 	}
+	// A key that is already clean (the common case: the server's own
+	// keys, and every backend's check of them) comes back as it is,
+	// without an allocation.
+	clean := p == "" || p[0] != '/' && p[len(p)-1] != '/' && !strings.Contains(p, "//")
+	if clean {
+		for seg := range strings.SplitSeq(p, "/") {
+			if seg != "" && !validSegment(seg) {
+				return "", ErrInvalidKey
+			}
+		}
+		return p, nil
+	}
 	var b strings.Builder
 	b.Grow(len(p))
 	for seg := range strings.SplitSeq(p, "/") {
@@ -105,6 +117,14 @@ func plainName(s string) bool {
 // meet later would.
 func unescapeLenient(s string) string {
 	i := strings.IndexByte(s, '%')
+	for i >= 0 && !(i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2])) {
+		// A '%' that escapes nothing stays; look for one that does.
+		j := strings.IndexByte(s[i+1:], '%')
+		if j < 0 {
+			return s
+		}
+		i += 1 + j
+	}
 	if i < 0 {
 		return s
 	}

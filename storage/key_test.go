@@ -170,3 +170,16 @@ func FuzzCleanKey(f *testing.F) {
 		checkCleanKey(t, in, key)
 	})
 }
+
+// TestCleanKeyNoAlloc: a key that is already clean costs no allocation
+// (every request cleans its key, and the backend checks it again).
+func TestCleanKeyNoAlloc(t *testing.T) {
+	for _, k := range []string{"", "a", "video/big.mp4", "a b/c d.txt", "100%", "été.txt"} {
+		if n := testing.AllocsPerRun(100, func() { CleanKey(k) }); n != 0 {
+			t.Errorf("CleanKey(%q): %v allocations, want 0", k, n)
+		}
+		if got, err := CleanKey(k); got != k || err != nil {
+			t.Errorf("CleanKey(%q) = %q, %v", k, got, err)
+		}
+	}
+}

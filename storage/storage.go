@@ -88,8 +88,10 @@ const (
 // Filer is implemented by objects backed by a local file. The HTTP layer
 // copies from the returned *os.File (through an io.LimitedReader at most)
 // so that net/http can use sendfile(2). The file stays owned by the Object.
-// Its offset is 0 when Open returns (the HTTP layer seeks only for ranges
-// that start elsewhere) and only the HTTP layer moves it; ReadAt must not.
+// The HTTP layer seeks it to where it reads before every copy: its offset
+// when Open returns is unspecified (an open-file cache lends descriptors
+// an earlier request moved). Only the HTTP layer moves it; ReadAt must
+// not.
 type Filer interface {
 	File() *os.File
 }

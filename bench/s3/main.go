@@ -40,7 +40,13 @@ type target struct {
 	Name string `json:"name"`
 	URL  string `json:"url"`
 	Desc string `json:"desc"`
+	// Only, when set, names the workloads the target runs (the disk
+	// tier's second viewer and the local mount stream only).
+	Only []string `json:"only,omitempty"`
+	srv  *proc    // the rangeserve serving it, for its CPU; nil for MinIO
 }
+
+func (t target) runs(w string) bool { return len(t.Only) == 0 || slices.Contains(t.Only, w) }
 
 // workload is one kind of run.
 type workload struct {
@@ -65,6 +71,10 @@ type run struct {
 	// its metrics); -1 when the metrics were not available.
 	MinIOGets  float64 `json:"minio_gets"`
 	MinIOHeads float64 `json:"minio_heads"`
+	// MinIOSent is the bytes MinIO sent during the run (its S3 traffic,
+	// headers included): what rangeserve fetched, or what the client read
+	// directly; -1 when not available.
+	MinIOSent float64 `json:"minio_sent_bytes"`
 }
 
 type config struct {
@@ -79,6 +89,7 @@ type config struct {
 	timeout                    time.Duration
 	strict                     bool
 	rsMemLimit                 string
+	diskCache                  string // memory cap of the disk-tier instance; "" skips it
 }
 
 func main() {
@@ -101,6 +112,7 @@ func main() {
 	flag.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "give up after this long")
 	flag.BoolVar(&cfg.strict, "strict", false, "exit 1 when a target is missed")
 	flag.StringVar(&cfg.rsMemLimit, "rs-gomemlimit", "", "GOMEMLIMIT for rangeserve only (default: none)")
+	flag.StringVar(&cfg.diskCache, "disk-cache-max", "64MiB", "memory cache of the second rangeserve, which has the disk tier and a local mount (\"\" skips it)")
 	flag.Parse()
 	cfg.size = sizeMiB << 20
 	if cfg.minioBin == "" || cfg.rsBin == "" || cfg.work == "" || flag.NArg() > 0 || cfg.size < 2<<20 || cfg.rounds < 1 {
@@ -199,9 +211,25 @@ func bench(ctx context.Context, cfg config) error {
 	note("rangeserve ready at %s (pid %d)", rsAddr, rs.pid())
 
 	targets := []target{
-		{"direct", "http://" + endpoint + "/" + bucket + "/" + objectKey, "MinIO, anonymous GET on a public-read bucket"},
-		{"raw", "http://" + rsAddr + "/raw/" + objectKey, "rangeserve s3 mount, cache: false"},
-		{"cached", "http://" + rsAddr + "/cached/" + objectKey, "rangeserve s3 mount, block cache " + cfg.cacheMax},
+		{Name: "direct", URL: "http://" + endpoint + "/" + bucket + "/" + objectKey, Desc: "MinIO, anonymous GET on a public-read bucket"},
+		{Name: "raw", URL: "http://" + rsAddr + "/raw/" + objectKey, Desc: "rangeserve s3 mount, cache: false", srv: rs},
+		{Name: "cached", URL: "http://" + rsAddr + "/cached/" + objectKey, Desc: "rangeserve s3 mount, block cache " + cfg.cacheMax, srv: rs},
+	}
+
+	// The disk tier: a second rangeserve whose small memory cache sits on
+	// a disk tier, and a local mount of the same file for comparison.
+	if cfg.diskCache != "" {
+		rs2, addr, err := startDiskInstance(ctx, cfg, endpoint, user, secret)
+		if err != nil {
+			return err
+		}
+		defer rs2.stop()
+		only := []string{"stream1", "stream4"}
+		targets = append(targets,
+			target{Name: "disk", URL: "http://" + addr + "/s3/" + objectKey, Only: only, srv: rs2,
+				Desc: "second rangeserve, s3 mount, block cache " + cfg.diskCache + " over the disk tier, after a first viewer"},
+			target{Name: "local", URL: "http://" + addr + "/local/" + objectKey, Only: only, srv: rs2,
+				Desc: "the same rangeserve, local mount of the same file"})
 	}
 	pts := seekPoints(cfg.size, cfg.points, cfg.seed)
 	workloads := []workload{
@@ -225,16 +253,30 @@ func bench(ctx context.Context, cfg config) error {
 
 	// Warm-up: every target once, the whole object checked by SHA-256, then
 	// a second of each range workload (first responses byte-checked).
+	var diskFill float64
 	for _, t := range targets {
 		c := newClient(cfg.conc, cfg.size, src)
-		got, err := c.sha256Whole(ctx, t.URL)
-		if err != nil {
-			return fmt.Errorf("warm-up %s: %w", t.Name, err)
+		passes := 1
+		if t.Name == "disk" {
+			passes = 2 // the first viewer, then one more for segments the writer skipped
 		}
-		if got != sum {
-			return fmt.Errorf("warm-up %s: SHA-256 of the whole object %s, uploaded %s", t.Name, got, sum)
+		for range passes {
+			got, err := c.sha256Whole(ctx, t.URL)
+			if err != nil {
+				return fmt.Errorf("warm-up %s: %w", t.Name, err)
+			}
+			if got != sum {
+				return fmt.Errorf("warm-up %s: SHA-256 of the whole object %s, uploaded %s", t.Name, got, sum)
+			}
+		}
+		if t.Name == "disk" {
+			diskFill = waitDiskFill(filepath.Join(cfg.work, "disk"), cfg.size, 60*time.Second)
+			note("warm-up disk: the disk tier holds %.0f%% of the object", 100*diskFill)
 		}
 		for _, w := range workloads[2:] {
+			if !t.runs(w.Name) {
+				continue
+			}
 			if _, err := ranges(ctx, c, t.URL, cfg.conc, time.Second, cfg.seed+999, map[string]func() rangeGen{
 				"random": func() rangeGen { return randomRanges(cfg.size, rangeLen) },
 				"seek":   seekSessions(pts),
@@ -255,12 +297,15 @@ func bench(ctx context.Context, cfg config) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				r, err := measure(ctx, cfg, mn, rs, endpoint, src, round, w, t)
+				if !t.runs(w.Name) {
+					continue
+				}
+				r, err := measure(ctx, cfg, mn, endpoint, src, round, w, t)
 				if err != nil {
 					return fmt.Errorf("round %d %s %s: %w", round+1, w.Name, t.Name, err)
 				}
-				note("round %d %-7s %-6s %9.1f req/s %8.1f MB/s p50 %6.2f ms p99 %6.2f ms  cpu minio %.1fs rs %.1fs client %.1fs",
-					round+1, w.Name, t.Name, r.ReqPerSec, r.MBPerSec, r.P50ms, r.P99ms, r.CPUMinIO, r.CPURangeserve, r.CPUClient)
+				note("round %d %-7s %-6s %9.1f req/s %8.1f MB/s p50 %6.2f ms p99 %6.2f ms  cpu minio %.1fs rs %.1fs client %.1fs  fetched/sent %.2f",
+					round+1, w.Name, t.Name, r.ReqPerSec, r.MBPerSec, r.P50ms, r.P99ms, r.CPUMinIO, r.CPURangeserve, r.CPUClient, r.MinIOSent/float64(max(r.Bytes, 1)))
 				runs = append(runs, r)
 			}
 		}
@@ -291,6 +336,8 @@ func bench(ctx context.Context, cfg config) error {
 		HWMKiB:   hwm,
 		Elapsed:  time.Since(startTime).Round(time.Second).String(),
 		LoadAvg:  loadStart + " at the start, " + loadavg() + " at the end",
+		DiskMem:  cfg.diskCache,
+		DiskFill: diskFill,
 	}
 	for _, w := range workloads {
 		rep.Workloads = append(rep.Workloads, w)
@@ -315,29 +362,97 @@ func bench(ctx context.Context, cfg config) error {
 }
 
 // measure runs workload w against target t once, with the servers' CPU
-// time and MinIO's request counters read around it.
-func measure(ctx context.Context, cfg config, mn, rs *proc, endpoint string, src *os.File, round int, w workload, t target) (run, error) {
+// time and MinIO's request and traffic counters read around it.
+func measure(ctx context.Context, cfg config, mn *proc, endpoint string, src *os.File, round int, w workload, t target) (run, error) {
 	c := newClient(w.conns, cfg.size, src)
 	defer c.close()
 	m0, _ := mn.cpuSeconds()
-	r0, _ := rs.cpuSeconds()
+	r0, _ := t.srv.cpuSeconds()
 	s0 := selfCPUSeconds()
-	g0, h0, ok0 := minioCounts(ctx, endpoint)
+	g0, h0, b0, ok0 := minioCounts(ctx, endpoint)
 	m, err := w.run(ctx, c, t.URL, round)
 	if err != nil {
 		return run{}, err
 	}
-	g1, h1, ok1 := minioCounts(ctx, endpoint)
+	// Requests the client cut off at the deadline end on the servers a
+	// moment later: let their bytes be counted in this run.
+	time.Sleep(300 * time.Millisecond)
+	g1, h1, b1, ok1 := minioCounts(ctx, endpoint)
 	m1, _ := mn.cpuSeconds()
-	r1, _ := rs.cpuSeconds()
+	r1, _ := t.srv.cpuSeconds()
 	s1 := selfCPUSeconds()
 	r := run{Round: round + 1, Workload: w.Name, Target: t.Name, measurement: m,
 		CPUMinIO: m1 - m0, CPURangeserve: r1 - r0, CPUClient: s1 - s0,
-		MinIOGets: -1, MinIOHeads: -1}
+		MinIOGets: -1, MinIOHeads: -1, MinIOSent: -1}
 	if ok0 && ok1 {
-		r.MinIOGets, r.MinIOHeads = g1-g0, h1-h0
+		r.MinIOGets, r.MinIOHeads, r.MinIOSent = g1-g0, h1-h0, b1-b0
 	}
 	return r, nil
+}
+
+// startDiskInstance starts the second rangeserve: an s3 mount through a
+// memory cache of cfg.diskCache over a disk tier in work/disk, and a
+// local mount of work (where the object's file is).
+func startDiskInstance(ctx context.Context, cfg config, endpoint, user, secret string) (*proc, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	yaml := fmt.Sprintf(`log: {access: %t}
+cache: {max_bytes: %s, disk: {dir: %q, max_bytes: %d}}
+mounts:
+  - prefix: /s3/
+    backend: s3
+    auth: public
+    s3: {endpoint: %q, bucket: %s, tls: false, path_style: true, access_key: %q, secret_key: %q, timeout: 30s}
+  - prefix: /local/
+    backend: local
+    auth: public
+    root: %q
+`, cfg.accessLog, cfg.diskCache, filepath.Join(cfg.work, "disk"), 2*cfg.size+(64<<20), endpoint, bucket, user, secret, cfg.work)
+	p := filepath.Join(cfg.work, "rangeserve-disk.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		return nil, "", err
+	}
+	var env []string
+	if cfg.rsMemLimit != "" {
+		env = append(env, "GOMEMLIMIT="+cfg.rsMemLimit)
+	}
+	rs2, err := startProc("rangeserve-disk", cfg.rsBin, []string{"-config", p, "-listen", addr}, env,
+		filepath.Join(cfg.work, "rangeserve-disk.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	if err := rs2.waitReady("http://"+addr+"/api/healthz", 30*time.Second); err != nil {
+		rs2.stop()
+		return nil, "", err
+	}
+	note("rangeserve with the disk tier ready at %s (pid %d)", addr, rs2.pid())
+	return rs2, addr, nil
+}
+
+// waitDiskFill waits until the files under dir stop growing (or hold size
+// bytes) and returns their share of size.
+func waitDiskFill(dir string, size int64, limit time.Duration) float64 {
+	deadline := time.Now().Add(limit)
+	var last int64 = -1
+	for {
+		var n int64
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil {
+					n += fi.Size()
+				}
+			}
+			return nil
+		})
+		if n >= size || n == last || time.Now().After(deadline) {
+			return float64(n) / float64(size)
+		}
+		last = n
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // writeData writes size bytes from a ChaCha8 stream seeded with seed and
@@ -395,7 +510,8 @@ func rangeserveConfig(cfg config, endpoint, user, secret string) string {
     s3: {endpoint: %q, bucket: %s, tls: false, path_style: true, access_key: %q, secret_key: %q, timeout: 30s%s}
 `, prefix, endpoint, bucket, user, secret, extra)
 	}
-	return fmt.Sprintf("log: {access: %t}\ncache: {block_size: 1MiB, max_bytes: %s, read_ahead: 2}\nmounts:\n",
+	// The cache's block size and read-ahead are rangeserve's defaults.
+	return fmt.Sprintf("log: {access: %t}\ncache: {max_bytes: %s}\nmounts:\n",
 		cfg.accessLog, cfg.cacheMax) + mount("/raw/", ", cache: false") + mount("/cached/", "")
 }
 

@@ -94,6 +94,9 @@ func (p *proc) waitReady(url string, timeout time.Duration) error {
 
 // cpuSeconds returns the user+system CPU time the process has used.
 func (p *proc) cpuSeconds() (float64, error) {
+	if p == nil {
+		return 0, nil // no such process (the direct target has no rangeserve)
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid()))
 	if err != nil {
 		return 0, err
@@ -171,39 +174,43 @@ func freePort() (int, error) {
 // number of GetObject and HeadObject requests it has served. It uses the
 // v3 API metrics, which are live; the v2 node metrics are refreshed only
 // every 10 s or so. ok is false when the metric was not found.
-func minioCounts(ctx context.Context, endpoint string) (gets, heads float64, ok bool) {
+func minioCounts(ctx context.Context, endpoint string) (gets, heads, sent float64, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+endpoint+"/minio/metrics/v3/api/requests", nil)
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "minio_api_requests_total{") {
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
 			continue
 		}
-		i := strings.LastIndexByte(line, ' ')
 		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
 			continue
 		}
 		switch {
-		case strings.Contains(line, `name="GetObject"`):
+		case strings.HasPrefix(line, "minio_api_requests_total{") && strings.Contains(line, `name="GetObject"`):
 			gets, ok = gets+v, true
-		case strings.Contains(line, `name="HeadObject"`):
+		case strings.HasPrefix(line, "minio_api_requests_total{") && strings.Contains(line, `name="HeadObject"`):
 			heads, ok = heads+v, true
+		case strings.HasPrefix(line, "minio_api_requests_traffic_sent_bytes{") && strings.Contains(line, `type="s3"`):
+			// Every byte MinIO wrote for the S3 API, headers included:
+			// what rangeserve fetched, or the client read directly.
+			sent = v
 		}
 	}
-	return gets, heads, ok
+	return gets, heads, sent, ok
 }

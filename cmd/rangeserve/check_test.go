@@ -61,7 +61,7 @@ func TestCheckRefusesMisleadingConfigs(t *testing.T) {
 		{"max_ranges too many", "mounts:\n  - {prefix: /, backend: local, root: ., auth: public, max_ranges: 5000}\n", "2: mounts[0].max_ranges"},
 		// rangeio's and s3's own checks, at the key they concern.
 		{"block_size too small", "cache:\n  block_size: 1KiB\n" + keys + mount(""), "2: cache.block_size"},
-		{"max_bytes below 4 blocks", "cache:\n  max_bytes: 2MiB\n" + keys + mount(""), "2: cache.max_bytes"},
+		{"max_bytes below 4 blocks", "cache:\n  max_bytes: 128KiB\n" + keys + mount(""), "2: cache.max_bytes"},
 		{"read_ahead too far", "cache:\n  read_ahead: 17\n" + keys + mount(""), "2: cache.read_ahead"},
 		{"stat_ttl too long", s3mount(", stat_ttl: 2h"), "2: mounts[0].s3.stat_ttl"},
 		{"s3 without bucket", "mounts:\n  - prefix: /\n    backend: s3\n    s3:\n      endpoint: h:9000\n    auth: public\n", "4: mounts[0].s3"},

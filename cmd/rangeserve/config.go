@@ -23,6 +23,7 @@ import (
 	"github.com/rangeserve/rangeserve/media"
 	"github.com/rangeserve/rangeserve/rangeio"
 	"github.com/rangeserve/rangeserve/server"
+	"github.com/rangeserve/rangeserve/storage/local"
 	"github.com/rangeserve/rangeserve/storage/s3"
 	"github.com/rangeserve/rangeserve/zipstream"
 )
@@ -160,8 +161,8 @@ type TLSConfig struct {
 
 // CacheConfig is the block cache in front of remote objects.
 type CacheConfig struct {
-	// BlockSize is the unit of backend reads. Default 1MiB
-	// (rangeio.DefaultBlockSize).
+	// BlockSize is the unit the cache keeps and fetches (runs of missing
+	// blocks go in one request). Default 64KiB (rangeio.DefaultBlockSize).
 	BlockSize ByteSize `yaml:"block_size"`
 	// MaxBytes caps the memory all cached blocks use. Default 256MiB
 	// (rangeio.DefaultCacheBytes).
@@ -169,6 +170,64 @@ type CacheConfig struct {
 	// ReadAhead is how many blocks to prefetch for a sequential reader.
 	// Default 2 (rangeio.DefaultReadAhead); 0 turns read-ahead off.
 	ReadAhead *int `yaml:"read_ahead"`
+	// Disk is a local-disk tier under the memory cache: blocks fetched
+	// from s3 are kept in files there (checked by CRC-32C, pinned to the
+	// object's ETag, kept across restarts), so that a popular object is
+	// read from this host's disk after its first reader. Default none.
+	Disk DiskCacheConfig `yaml:"disk"`
+}
+
+// DiskCacheConfig is cache.disk (rangeio.DiskConfig).
+type DiskCacheConfig struct {
+	// Dir is the directory of the files (relative paths are resolved
+	// against the configuration file's directory). Default none: no disk
+	// tier.
+	Dir string `yaml:"dir"`
+	// MaxBytes caps the files; the least recently used objects go first.
+	// Default 10GiB (rangeio.DefaultDiskBytes).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// OpenFilesConfig is a local mount's open-file cache
+// (storage/local.CacheOptions), what nginx calls open_file_cache.
+type OpenFilesConfig struct {
+	// Max is the most files kept open (and idle descriptors kept).
+	// Default 1000 (local.DefaultCacheFiles); 0 turns the cache off.
+	Max *int `yaml:"max"`
+	// Valid is how long a cached file is served without looking its name
+	// up again: a file replaced within it is served as the old version
+	// (old ETag, old bytes) until then. Default 0s: the name is looked up
+	// on every request.
+	Valid time.Duration `yaml:"valid"`
+	// MemoryFileSize is the largest file kept in memory. Default 64KiB
+	// (local.DefaultMemoryFileSize); 0 keeps none.
+	MemoryFileSize *ByteSize `yaml:"memory_file_size"`
+	// MemoryBytes caps the memory of those files. Default 32MiB
+	// (local.DefaultMemoryBytes).
+	MemoryBytes ByteSize `yaml:"memory_bytes"`
+}
+
+// localCache maps a local mount's open_files section onto
+// local.CacheOptions: max: 0 is local.NoCache, memory_file_size: 0 is
+// local.NoMemoryFiles.
+func (o *OpenFilesConfig) localCache() local.CacheOptions {
+	if o == nil {
+		return local.CacheOptions{}
+	}
+	c := local.CacheOptions{Valid: o.Valid, MemoryBytes: int64(o.MemoryBytes)}
+	if o.Max != nil {
+		c.Files = *o.Max
+		if c.Files == 0 {
+			c.Files = local.NoCache
+		}
+	}
+	if o.MemoryFileSize != nil {
+		c.MemoryFileSize = int64(*o.MemoryFileSize)
+		if c.MemoryFileSize == 0 {
+			c.MemoryFileSize = local.NoMemoryFiles
+		}
+	}
+	return c
 }
 
 // options maps the cache section onto rangeio's: a key left out is 0,
@@ -260,6 +319,9 @@ type Mount struct {
 	// FollowSymlinks lets a local mount follow symlinks that leave Root.
 	// Default false.
 	FollowSymlinks bool `yaml:"follow_symlinks"`
+	// OpenFiles configures a local mount's open-file cache. Default: on,
+	// with local's defaults.
+	OpenFiles *OpenFilesConfig `yaml:"open_files"`
 	// AllowHidden serves keys with a segment that starts with a dot
 	// (.env, .git/config), on every backend. Default false.
 	AllowHidden bool `yaml:"allow_hidden"`
@@ -694,6 +756,12 @@ func (c *Config) validate() error {
 	if ra := c.Cache.ReadAhead; ra != nil && *ra < 0 {
 		return errAt("cache.read_ahead", "%d is negative: use 0 (off) to %d blocks", *ra, rangeio.MaxReadAhead)
 	}
+	if d := c.Cache.Disk; d.Dir == "" && c.set("cache.disk.max_bytes") {
+		return errAt("cache.disk.max_bytes", "set without cache.disk.dir: name the directory for the disk tier, or remove the key")
+	}
+	if err := c.zeroRefused("cache.disk.max_bytes", c.Cache.Disk.MaxBytes == 0, fmt.Sprintf("remove the key for %s or give a size", sizeString(rangeio.DefaultDiskBytes))); err != nil {
+		return err
+	}
 	if err := c.validateAuth(); err != nil {
 		return err
 	}
@@ -877,6 +945,19 @@ func (m *Mount) validate(p string, c *Config) error {
 		if m.Root == "" {
 			return errAt(p+".root", "missing: a local mount needs the directory to serve")
 		}
+		if o := m.OpenFiles; o != nil {
+			switch {
+			case o.Max != nil && (*o.Max < 0 || *o.Max > 1<<20):
+				return errAt(p+".open_files.max", "%d is out of range: use 0 (off) to 1048576 files", *o.Max)
+			case o.Valid < 0 || o.Valid > time.Hour:
+				return errAt(p+".open_files.valid", "%s is out of range: use 0s (look the name up on every request) to 1h", o.Valid)
+			case o.MemoryFileSize != nil && *o.MemoryFileSize > 64<<20:
+				return errAt(p+".open_files.memory_file_size", "%d is over 64MiB: larger files go out with sendfile, which is cheaper", *o.MemoryFileSize)
+			}
+			if err := c.zeroRefused(p+".open_files.memory_bytes", o.MemoryBytes == 0, fmt.Sprintf("remove the key for %s or set memory_file_size: 0 to keep no file in memory", sizeString(local.DefaultMemoryBytes))); err != nil {
+				return err
+			}
+		}
 		if m.S3 != nil {
 			return errAt(p+".s3", "set on a local mount: remove it or use backend: s3")
 		}
@@ -884,6 +965,9 @@ func (m *Mount) validate(p string, c *Config) error {
 			return errAt(p+".mode", "redirect needs an s3 backend (presigned URLs); use x-accel or x-sendfile for local files")
 		}
 	case "s3":
+		if m.OpenFiles != nil {
+			return errAt(p+".open_files", "set on an s3 mount: the open-file cache is for local mounts (s3 mounts use the cache section)")
+		}
 		if m.S3 == nil {
 			return errAt(p+".s3", "missing: an s3 mount needs endpoint and bucket")
 		}

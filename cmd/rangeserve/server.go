@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gorilla/mux"
 
@@ -78,8 +79,18 @@ func serveMedia(h *media.Handler) auth.KeyHandler {
 // and link verifications; it outlives the app (reloads keep adding to it).
 func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslog.Sink, met *metrics.Metrics) (*app, error) {
 	a := &app{cfg: cfg, log: log, met: met, probes: map[string]health.Probe{}}
-	a.cache = rangeio.NewCache(cfg.Cache.options())
+	copts := cfg.Cache.options()
+	if dir := cfg.Cache.Disk.Dir; dir != "" {
+		d, err := acquireDisk(rangeio.DiskConfig{Dir: cfg.path(dir), MaxBytes: int64(cfg.Cache.Disk.MaxBytes)})
+		if err != nil {
+			return nil, fmt.Errorf("cache.disk: %w", err)
+		}
+		a.closers = append(a.closers, d)
+		copts.Disk = d.d
+	}
+	a.cache = rangeio.NewCache(copts)
 	if err := a.buildAuth(); err != nil {
+		a.Close()
 		return nil, err
 	}
 	lo := cfg.limitsOptions()
@@ -87,6 +98,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslo
 	lo.Logger = log
 	lim, err := limits.New(lo)
 	if err != nil {
+		a.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	a.limiter = lim
@@ -111,6 +123,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, access *accesslo
 			Logger: log,
 		})
 		if err != nil {
+			a.Close()
 			return nil, err
 		}
 		api.Handle("/api/links", a.guard.RequireAdmin(links)).Methods(http.MethodPost)
@@ -245,6 +258,7 @@ func (a *app) buildMount(ctx context.Context, i int, mc *Mount, shadowed []strin
 		lb, err := local.New(local.Options{
 			Root:           a.cfg.path(mc.Root),
 			FollowSymlinks: mc.FollowSymlinks,
+			Cache:          mc.OpenFiles.localCache(),
 		})
 		if err != nil {
 			return route{}, err
@@ -379,4 +393,50 @@ func clientIP(trusted []netip.Prefix) func(*http.Request) netip.Addr {
 		}
 		return peer
 	}
+}
+
+// disks shares one rangeio.DiskCache per configuration across the apps of
+// the process: a reload builds the new app while the old one drains, and
+// two instances on one directory would each index only the files it saw.
+var disks = struct {
+	sync.Mutex
+	m map[rangeio.DiskConfig]*sharedDisk
+}{m: map[rangeio.DiskConfig]*sharedDisk{}}
+
+// sharedDisk is a DiskCache and the apps using it; the last Close closes
+// it.
+type sharedDisk struct {
+	d    *rangeio.DiskCache
+	cfg  rangeio.DiskConfig
+	refs int
+}
+
+func acquireDisk(cfg rangeio.DiskConfig) (*sharedDisk, error) {
+	disks.Lock()
+	defer disks.Unlock()
+	if s := disks.m[cfg]; s != nil {
+		s.refs++
+		return s, nil
+	}
+	d, err := rangeio.OpenDisk(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &sharedDisk{d: d, cfg: cfg, refs: 1}
+	disks.m[cfg] = s
+	return s, nil
+}
+
+func (s *sharedDisk) Close() error {
+	disks.Lock()
+	s.refs--
+	last := s.refs == 0
+	if last {
+		delete(disks.m, s.cfg)
+	}
+	disks.Unlock()
+	if last {
+		return s.d.Close()
+	}
+	return nil
 }

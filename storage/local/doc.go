@@ -21,6 +21,11 @@
 // ([storage.Follower]: inotify on Linux, polling elsewhere). It never writes, and it does not sniff content types: that is
 // the HTTP layer's job.
 //
+// An open-file cache (filecache.go, [CacheOptions]) keeps, per key, the
+// metadata of the version last opened and a pool of descriptors lent to
+// one request at a time, and serves small files from memory; an object's
+// bytes are always those of the version its Info describes.
+//
 // Hidden names (".env", "a/.git/config") are ordinary keys here: the
 // hidden-file policy belongs to the HTTP layer (media), which applies it
 // to every backend.

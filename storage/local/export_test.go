@@ -3,6 +3,10 @@ package local
 // WithoutFastPath turns off b's openat2 fast path, so that tests cover
 // the portable path on Linux too.
 func WithoutFastPath(b *Backend) *Backend {
+	if b.files != nil {
+		b.files.close()
+		b.files = nil
+	}
 	b.fast.close()
 	b.fast = -1
 	return b

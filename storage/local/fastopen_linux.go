@@ -2,7 +2,6 @@ package local
 
 import (
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -59,8 +58,18 @@ func (d fastDir) close() {
 // expected, and nothing is left open then. follow lets symbolic links lead
 // anywhere.
 func (d fastDir) open(root, key string, follow bool) (f *os.File, info storage.Info, ok bool) {
-	if d < 0 || key == "" {
+	f, id, ok := d.openID(root, key, follow)
+	if !ok {
 		return nil, storage.Info{}, false
+	}
+	return f, id.info(key), true
+}
+
+// openID is open returning the identity of the opened version (see
+// fileID) rather than its Info.
+func (d fastDir) openID(root, key string, follow bool) (f *os.File, id fileID, ok bool) {
+	if d < 0 || key == "" {
+		return nil, fileID{}, false
 	}
 	var st unix.Stat_t
 	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC}
@@ -69,7 +78,7 @@ func (d fastDir) open(root, key string, follow bool) (f *os.File, info storage.I
 		// opening, as the portable path does, because opening a device
 		// can have side effects (a tape rewinds, a modem line rises).
 		if unix.Fstatat(int(d), key, &st, 0) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return nil, storage.Info{}, false
+			return nil, fileID{}, false
 		}
 	} else {
 		// Beneath the root only. The type is checked after opening
@@ -80,27 +89,52 @@ func (d fastDir) open(root, key string, follow bool) (f *os.File, info storage.I
 	}
 	fd, err := unix.Openat2(int(d), key, &how)
 	if err != nil {
-		return nil, storage.Info{}, false
+		return nil, fileID{}, false
 	}
 	// The name may have been swapped for another file since the check:
 	// describe what was opened, and refuse it unless regular.
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, storage.Info{}, false
+		return nil, fileID{}, false
 	}
 	// Clear O_NONBLOCK (F_SETFL changes only the status flags, of which
 	// it is the one set), so reads of the regular file block as usual.
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, 0); err != nil {
 		unix.Close(fd)
-		return nil, storage.Info{}, false
-	}
-	info = storage.Info{
-		Key:     key,
-		Size:    st.Size,
-		ModTime: time.Unix(st.Mtim.Unix()),
-		ETag:    etagOf(st.Ino, true, st.Size, st.Mtim.Nano()),
+		return nil, fileID{}, false
 	}
 	// The name is what the file's errors show; key is clean, so no
 	// filepath.Join (and its Clean) is needed.
-	return os.NewFile(uintptr(fd), root+"/"+key), info, true
+	return os.NewFile(uintptr(fd), root+"/"+key), idOf(&st), true
+}
+
+// statID looks key up beneath d (following symbolic links, which is safe
+// here: the identity is only compared with that of a file opened beneath
+// the root before, see fileCache) and returns the identity of what it
+// names, or ok false for anything but a regular file. It opens nothing.
+func (d fastDir) statID(key string) (id fileID, ok bool) {
+	var st unix.Stat_t
+	if d < 0 || fstatat(int(d), key, &st, unix.AT_NO_AUTOMOUNT) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fileID{}, false
+	}
+	return idOf(&st), true
+}
+
+// fstatID returns the identity of the version f is open on now.
+func fstatID(f *os.File) (fileID, bool) {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fileID{}, false
+	}
+	return idOf(&st), true
+}
+
+func idOf(st *unix.Stat_t) fileID {
+	return fileID{
+		dev:   uint64(st.Dev),
+		ino:   st.Ino,
+		size:  st.Size,
+		mtime: st.Mtim.Nano(),
+		ctime: st.Ctim.Nano(),
+	}
 }

@@ -19,3 +19,11 @@ func (fastDir) close() {}
 func (fastDir) open(root, key string, follow bool) (*os.File, storage.Info, bool) {
 	return nil, storage.Info{}, false
 }
+
+func (fastDir) openID(root, key string, follow bool) (*os.File, fileID, bool) {
+	return nil, fileID{}, false
+}
+
+func (fastDir) statID(string) (fileID, bool) { return fileID{}, false }
+
+func fstatID(*os.File) (fileID, bool) { return fileID{}, false }

@@ -30,11 +30,18 @@ func (b *Backend) Follow(ctx context.Context, key string, idle time.Duration) (i
 	if idle <= 0 {
 		return nil, storage.Info{}, fmt.Errorf("local: follow %q: idle timeout %v is not positive", key, idle)
 	}
-	obj, err := b.Open(ctx, key)
+	if err := ctx.Err(); err != nil {
+		return nil, storage.Info{}, err
+	}
+	if err := b.check(key); err != nil {
+		return nil, storage.Info{}, err
+	}
+	// A descriptor of its own, not the open-file cache's: it is read
+	// sequentially and closed by the follower.
+	o, err := b.openFile(ctx, key)
 	if err != nil {
 		return nil, storage.Info{}, err
 	}
-	o := obj.(*object)
 	fr := &follower{ctx: ctx, key: key, f: o.f, idle: idle, last: time.Now()}
 	if forcePolling {
 		fr.watch = poller{}

@@ -19,6 +19,10 @@ type Options struct {
 	// directory; a relative path is made absolute and symbolic links in it
 	// are resolved once, by [New].
 	Root string
+	// Cache keeps hot files open, and small ones in memory, between
+	// requests (see [CacheOptions]). The zero value is the default cache;
+	// Cache.Files = [NoCache] turns it off.
+	Cache CacheOptions
 	// FollowSymlinks lets symbolic links beneath Root point anywhere,
 	// including outside Root. The default (false) serves a link only when
 	// its target, resolved step by step, stays beneath Root and the link
@@ -36,6 +40,7 @@ type Backend struct {
 	fsroot *os.Root // handle on root; every lookup goes through it unless follow
 	fast   fastDir  // root opened for the fast path of Open, or -1
 	follow bool
+	files  *fileCache // nil when off or without the fast path
 }
 
 // Interface guards.
@@ -74,7 +79,11 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: root %q: cannot open the directory: %w", resolved, err)
 	}
-	return &Backend{root: resolved, fsroot: r, fast: openFastDir(resolved), follow: opts.FollowSymlinks}, nil
+	b := &Backend{root: resolved, fsroot: r, fast: openFastDir(resolved), follow: opts.FollowSymlinks}
+	if b.fast >= 0 {
+		b.files = newFileCache(opts.Cache)
+	}
+	return b, nil
 }
 
 func describeMode(m fs.FileMode) string {
@@ -92,6 +101,15 @@ func describeMode(m fs.FileMode) string {
 	default:
 		return "non-directory file"
 	}
+}
+
+// CacheStats returns the counters of the open-file cache (zero when it
+// is off).
+func (b *Backend) CacheStats() CacheStats {
+	if b.files == nil {
+		return CacheStats{}
+	}
+	return b.files.stats()
 }
 
 // Root returns the absolute, symlink-resolved path of the root directory.
@@ -126,16 +144,23 @@ func (b *Backend) Probe(ctx context.Context) error {
 // Close releases the handle on the root directory. Objects already opened
 // stay usable; later calls fail.
 func (b *Backend) Close() error {
+	if b.files != nil {
+		b.files.close()
+	}
 	b.fast.close()
 	b.fast = -1
 	return b.fsroot.Close()
 }
 
 // Open returns the regular file stored under key, opened for reading. The
-// returned object implements [storage.Filer]; its Info comes from fstat(2)
-// of the opened descriptor, so it describes exactly the bytes ReadAt
-// returns even if the file is replaced later. ctx is checked before the
-// file is opened and at every ReadAt.
+// returned object implements [storage.Filer], unless its bytes are served
+// from the open-file cache's memory (then it implements
+// rangeio.RangeWriterTo); its Info comes from fstat(2) of the opened
+// descriptor, so it describes exactly the bytes ReadAt returns even if
+// the file is replaced later. A cached file may be served as the version
+// cached for up to [CacheOptions].Valid after it was replaced (never the
+// new bytes under the old ETag). ctx is checked before the file is opened
+// and at every ReadAt.
 //
 // A directory yields an error matching [storage.ErrIsDir]; a device, FIFO
 // or socket one matching [storage.ErrNotExist], without blocking: the
@@ -148,6 +173,21 @@ func (b *Backend) Open(ctx context.Context, key string) (storage.Object, error) 
 	if err := b.check(key); err != nil {
 		return nil, err
 	}
+	if b.files != nil {
+		if o := b.files.get(ctx, b.fast, key); o != nil {
+			return o, nil
+		}
+		if f, id, ok := b.fast.openID(b.root, key, b.follow); ok {
+			return b.files.adopt(ctx, key, f, id), nil
+		}
+	}
+	return b.openFile(ctx, key)
+}
+
+// openFile opens key's file without the open-file cache: the object owns
+// a descriptor of its own (a follower reads it sequentially and closes
+// it). key has passed check.
+func (b *Backend) openFile(ctx context.Context, key string) (*object, error) {
 	if f, info, ok := b.fast.open(b.root, key, b.follow); ok {
 		return &object{ctx: ctx, f: f, info: info}, nil
 	}

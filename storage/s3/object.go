@@ -71,6 +71,18 @@ type rawReader struct{ o *Object }
 
 func (r rawReader) ReadAt(p []byte, off int64) (int, error) { return r.o.readAt(p, off) }
 
+// ReadRange is one GET of [off, off+n), for the block cache's runs of
+// missing blocks (see rangeio.RangeReader).
+func (r rawReader) ReadRange(off, n int64) (io.ReadCloser, error) {
+	if r.o.closed.Load() {
+		return nil, fmt.Errorf("s3: read %q: %w", r.o.key, fs.ErrClosed)
+	}
+	if off < 0 || n <= 0 || off > r.o.info.Size-n {
+		return nil, fmt.Errorf("s3: read %q: span %d+%d is outside the object's %d bytes", r.o.key, off, n, r.o.info.Size)
+	}
+	return r.o.rawRange(off, n)
+}
+
 // get sends the ranged GET of [off, off+n), pinned to the opened ETag with
 // If-Match, and checks that the answer is exactly that span of that
 // version: a store that ignores If-Match or Range would otherwise hand us
@@ -153,7 +165,10 @@ func (o *Object) readAt(p []byte, off int64) (int, error) {
 // (see rangeio.RangeReader, which [rangeio.CopyAt] uses). The request is
 // bounded by the Open context and by the backend timeout while no byte
 // arrives, not by a total time: a long span streams as long as it flows.
-// Through a cache (see [Options].Cache) the stream reads the cache.
+// Through a cache (see [Options].Cache) the stream is the cache's when it
+// implements rangeio.RangeReader ([rangeio.Cache] does: resident blocks
+// from memory, each run of missing ones one GET), else a series of
+// cached ReadAt calls.
 func (o *Object) ReadRange(off, n int64) (io.ReadCloser, error) {
 	if o.closed.Load() {
 		return nil, fmt.Errorf("s3: read %q: %w", o.key, fs.ErrClosed)
@@ -161,9 +176,22 @@ func (o *Object) ReadRange(off, n int64) (io.ReadCloser, error) {
 	if off < 0 || n < 0 || off > o.info.Size-n {
 		return nil, fmt.Errorf("s3: read %q: span %d+%d is outside the object's %d bytes", o.key, off, n, o.info.Size)
 	}
-	if _, raw := o.r.(rawReader); !raw || n == 0 {
+	_, raw := o.r.(rawReader)
+	switch rr, ok := o.r.(rangeio.RangeReader); {
+	case n == 0:
+		return io.NopCloser(io.NewSectionReader(o, off, n)), nil
+	case !raw && ok:
+		// The block cache's stream: blocks from memory, runs of missing
+		// ones with one GET each (this object's rawReader.ReadRange).
+		return rr.ReadRange(off, n)
+	case !raw:
 		return io.NopCloser(io.NewSectionReader(o, off, n)), nil
 	}
+	return o.rawRange(off, n)
+}
+
+// rawRange is ReadRange's one GET of exactly [off, off+n).
+func (o *Object) rawRange(off, n int64) (io.ReadCloser, error) {
 	ctx, cancel := context.WithCancel(o.ctx)
 	body := &rangeBody{o: o, ctx: ctx, cancel: cancel, off: off, left: n}
 	body.idle = time.AfterFunc(o.b.timeout, body.stall)
@@ -270,4 +298,5 @@ func (o *Object) checkContentRange(cr string, off, n int64) error {
 var (
 	_ storage.Object      = (*Object)(nil)
 	_ rangeio.RangeReader = (*Object)(nil)
+	_ rangeio.RangeReader = rawReader{}
 )
