@@ -318,6 +318,11 @@ func decodeCursor(c string) (string, error) {
 		return "", errBadCursor
 	}
 	name := string(b)
+	// Go's base64 decoders skip \r and \n: a cursor is accepted only in
+	// the one spelling encodeCursor gives it.
+	if encodeCursor(name) != c {
+		return "", errBadCursor
+	}
 	seg := strings.TrimSuffix(name, "/")
 	if seg == "" || strings.Contains(seg, "/") {
 		return "", errBadCursor
