@@ -209,8 +209,10 @@ func (p *Policy) allowOrigin(origin string) string {
 		if !p.creds {
 			return "*"
 		}
-		if origin == "null" {
-			return "" // never echo "null" with credentials
+		if origin == "null" || strings.ContainsAny(origin, "*, \t") {
+			// Never echo "null", nor something that is no single origin
+			// (a literal "*" would read as the wildcard), with credentials.
+			return ""
 		}
 		return origin
 	}
