@@ -23,10 +23,15 @@ type Grant struct {
 	Until time.Time
 	// ClientBound reports a link bound to one client IP ([ParamIP]).
 	ClientBound bool
+	// OneObject reports a link for one key (no [ParamScope]): it admits
+	// the object stored under that key, not what a folder of that name
+	// would open (its archive, its listing). A folder is shared with a
+	// scope link.
+	OneObject bool
 }
 
 // IsZero reports whether g bounds nothing.
-func (g Grant) IsZero() bool { return g.Until.IsZero() && !g.ClientBound }
+func (g Grant) IsZero() bool { return g.Until.IsZero() && !g.ClientBound && !g.OneObject }
 
 type grantKey struct{}
 
@@ -56,7 +61,7 @@ func (s *Signer) grant(l link, viaCookie bool) Grant {
 	if own := exp.Add(s.skew); !viaCookie && until.Before(own) {
 		until = own
 	}
-	return Grant{Until: until, ClientBound: l.ip}
+	return Grant{Until: until, ClientBound: l.ip, OneObject: !l.scope}
 }
 
 // KeyHandler serves one key of a mount, already cleaned by the caller

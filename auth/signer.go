@@ -293,6 +293,7 @@ type link struct {
 	exp    int64
 	expStr string
 	ip     bool // bound to a client IP
+	scope  bool // a folder link (ParamScope), not a link for one key
 }
 
 // Verify checks that values (a request's query) hold a genuine, unexpired
@@ -366,7 +367,7 @@ func (s *Signer) verify(values url.Values, mount, key string, clientIP netip.Add
 	if !hmac.Equal(sig, linkMAC(secret, kid, mountName(mount), mode, subject, expStr, ipStr)) {
 		return link{}, ErrBadSignature
 	}
-	l := link{kid: kid, exp: exp, expStr: expStr, ip: linkIP.IsValid()}
+	l := link{kid: kid, exp: exp, expStr: expStr, ip: linkIP.IsValid(), scope: mode == "scope"}
 	if mode == "scope" && !inScope(scope, key) {
 		return l, ErrScope
 	}

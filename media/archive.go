@@ -58,6 +58,9 @@ func archiveQuery(r *http.Request) (string, bool) {
 func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, key, kind string) {
 	ctx := r.Context()
 	report(ctx, StrategyArchive)
+	if h.oneObject(w, r, key, "archive") {
+		return
+	}
 	if kind != "zip" {
 		h.log.LogAttrs(ctx, slog.LevelInfo, "media: unknown archive format requested",
 			slog.String("key", key), slog.String("archive", truncate(kind, 100)))

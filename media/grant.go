@@ -18,6 +18,10 @@ type Grant struct {
 	// ClientBound reports an authorization valid for one client address
 	// only (an IP-bound link). A presigned URL cannot carry that binding.
 	ClientBound bool
+	// OneObject reports an authorization for the object stored under the
+	// request's key only (a share link for one key): a folder at that key
+	// is not opened for it, neither as an archive nor as a listing (403).
+	OneObject bool
 }
 
 type grantKey struct{}

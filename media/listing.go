@@ -87,6 +87,9 @@ func (h *Handler) listed(info storage.Info) bool {
 func (h *Handler) serveNDJSON(w http.ResponseWriter, r *http.Request, key string) {
 	ctx := r.Context()
 	report(ctx, StrategyListing)
+	if h.oneObject(w, r, key, "listing") {
+		return
+	}
 	l, ok := h.b.(storage.Lister)
 	if !ok {
 		h.cannotList(w, r, key)
@@ -139,6 +142,9 @@ func (h *Handler) probeFolder(ctx context.Context, l storage.Lister, key string)
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, key string, q url.Values) {
 	ctx := r.Context()
 	report(ctx, StrategyListing)
+	if h.oneObject(w, r, key, "listing") {
+		return
+	}
 	limit := DefaultListLimit
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -137,6 +137,19 @@ func (h *Handler) badRequest(w http.ResponseWriter, r *http.Request, key, body, 
 	writeStatusBody(w, r, http.StatusBadRequest, body)
 }
 
+// oneObject answers 403 to a request for what a folder opens (what: its
+// archive, its listing) when the request was authorized for one object
+// only ([Grant].OneObject), and reports whether it did.
+func (h *Handler) oneObject(w http.ResponseWriter, r *http.Request, key, what string) bool {
+	if g, ok := grantFrom(r.Context()); !ok || !g.OneObject {
+		return false
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "media: refused a folder's "+what+" to a link for one key (share a folder with a scope link)",
+		slog.String("key", key))
+	writeStatusBody(w, r, http.StatusForbidden, "403 forbidden: this link is for one file; a folder is shared with a scope link\n")
+	return true
+}
+
 // accepts reports whether the request's Accept header names typ (exactly,
 // not through a wildcard) with a quality above zero.
 func accepts(r *http.Request, typ string) bool {

@@ -140,6 +140,49 @@ func TestSignedLinks(t *testing.T) {
 	if resp, _ := rawGet(t, srv.URL, "/signed/docs/../hello.txt?"+fu.RawQuery); resp.StatusCode != 404 {
 		t.Errorf("folder link with ../ escape: %d, want 404", resp.StatusCode)
 	}
+	// A link for one key opens the object at that key, not a folder of
+	// that name: its archive and its listings need a scope link.
+	keyLink, _ := url.Parse(signCLI(t, cfg, srv.URL, "-ttl", "1h", "/signed/docs"))
+	for _, c := range []struct {
+		name, path, query string
+		accept            string
+		keyStatus         int
+	}{
+		{"archive", "/signed/docs", "archive=zip", "", 403},
+		{"JSON page", "/signed/docs", "format=json", "", 403},
+		{"NDJSON", "/signed/docs", "format=ndjson", "", 403},
+		{"NDJSON by Accept", "/signed/docs", "", "application/x-ndjson", 403},
+	} {
+		q := keyLink.RawQuery
+		if c.query != "" {
+			q = c.query + "&" + q
+		}
+		h := map[string]string{}
+		if c.accept != "" {
+			h["Accept"] = c.accept
+		}
+		r := get(t, srv.URL+c.path+"?"+q, h)
+		if r.StatusCode != c.keyStatus || (c.keyStatus == 403 && !strings.Contains(string(r.Body), "scope link")) {
+			t.Errorf("key link for a folder, %s: %d %q, want %d naming the scope link", c.name, r.StatusCode, r.Body, c.keyStatus)
+		}
+		// The same request with a scope link over the folder is served.
+		q = fu.RawQuery
+		if c.query != "" {
+			q = c.query + "&" + q
+		}
+		if r := get(t, srv.URL+c.path+"?"+q, h); r.StatusCode != 200 || len(r.Body) == 0 {
+			t.Errorf("scope link for the folder, %s: %d %q, want 200", c.name, r.StatusCode, r.Body)
+		}
+	}
+	if !strings.Contains(logs.String(), "share a folder with a scope link") {
+		t.Errorf("the refusal of a folder to a key link is not logged")
+	}
+	// A key link for a file still serves it, and follows it (?follow=1 is one object).
+	fileLink := signCLI(t, cfg, srv.URL, "-ttl", "1h", "/signed/docs/notes.txt")
+	want, _ := os.ReadFile(filepath.Join(repoTestdata(t), "docs", "notes.txt"))
+	if r := get(t, fileLink, nil); r.StatusCode != 200 || !bytes.Equal(r.Body, want) {
+		t.Errorf("key link for a file: %d, %d bytes, want 200 and the file", r.StatusCode, len(r.Body))
+	}
 	if strings.Contains(logs.String(), q.Get("sig")) {
 		t.Errorf("the log contains a link signature")
 	}

@@ -62,7 +62,7 @@ func serveMedia(h *media.Handler) auth.KeyHandler {
 		var o media.Outcome
 		ctx := media.WithOutcome(r.Context(), &o)
 		if g, ok := auth.GrantFrom(ctx); ok {
-			ctx = media.WithGrant(ctx, media.Grant{Until: g.Until, ClientBound: g.ClientBound})
+			ctx = media.WithGrant(ctx, media.Grant{Until: g.Until, ClientBound: g.ClientBound, OneObject: g.OneObject})
 		}
 		h.ServeKey(w, r.WithContext(ctx), key)
 		accesslog.SetStrategy(w, string(o.Strategy))
