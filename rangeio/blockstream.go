@@ -10,9 +10,6 @@ import (
 
 // Span streams (see [cachedReader.ReadRange]).
 const (
-	// maxStreamRun bounds, in bytes, the span of one backend request made
-	// by a span stream.
-	maxStreamRun = 16 << 20
 	// maxBatch bounds how many blocks a stream's fetcher claims at once.
 	maxBatch = 16
 	// syncSpan is the largest span, in bytes, a stream fetches before it
@@ -35,8 +32,9 @@ const (
 // [Cache.Wrap]: the n bytes at off as one stream. Resident blocks come
 // from memory; blocks other readers are fetching are waited for; missing
 // ones are fetched, each contiguous run of them with one request to the
-// backend when it is a RangeReader itself (at most 16 MiB per request;
-// else one ReadAt per block), and inserted in the cache as they pass, so
+// backend when it is a RangeReader itself (one request up to the next
+// resident block or the span's end, however far: each new request costs
+// the store's first-byte latency; else one ReadAt per block), and inserted in the cache as they pass, so
 // that a second reader finds them.
 //
 // A span of up to 1 MiB is fetched before the first byte is returned. A
@@ -425,7 +423,7 @@ func (s *spanStream) fetchClaimed(cl claimed, last int64) (*block, error) {
 		fresh := false
 		if s.body == nil || s.at.idx != idx {
 			s.setBody(nil)
-			runEnd := c.missingRun(w, idx+1, min(last+1, idx+max(maxStreamRun/c.bs, 1)))
+			runEnd := c.missingRun(w, idx+1, last+1)
 			off := idx * c.bs
 			c.backendReads.Add(1)
 			var body io.ReadCloser

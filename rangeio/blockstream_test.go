@@ -160,7 +160,8 @@ func TestSpanStreamBytes(t *testing.T) {
 }
 
 // TestSpanStreamRequests counts backend requests: one per run of missing
-// blocks (at most maxStreamRun each), none for resident blocks.
+// blocks, however long (each new request costs the store's first-byte
+// latency: MinIO's is a few ms, S3's tens), none for resident blocks.
 func TestSpanStreamRequests(t *testing.T) {
 	const bs = 64 * kib
 	data := bcData(21, 40*mib+100)
@@ -170,14 +171,14 @@ func TestSpanStreamRequests(t *testing.T) {
 	ra := c.Wrap("obj", size, o.at(context.Background()))
 
 	streamAll(t, ra, data, 0, size, true)
-	if got, want := o.ranges.Load(), int64(3); got != want || o.reads.Load() != 0 {
+	if got, want := o.ranges.Load(), int64(1); got != want || o.reads.Load() != 0 {
 		t.Errorf("cold stream of 40 MiB: %d ranged requests and %d ReadAt, want %d and 0", got, o.reads.Load(), want)
 	}
 	if got := o.sent.Load(); got != size {
 		t.Errorf("cold stream: %d bytes from the backend, want %d", got, size)
 	}
 	streamAll(t, ra, data, 0, size, false)
-	if got := o.ranges.Load(); got != 3 {
+	if got := o.ranges.Load(); got != 1 {
 		t.Errorf("second stream: %d requests in all, want none new", got)
 	}
 
