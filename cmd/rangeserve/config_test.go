@@ -27,7 +27,7 @@ func TestShippedConfig(t *testing.T) {
 	if m.Prefix != "/" || m.Backend != "local" || m.Root != "testdata" || m.Auth != "public" || m.Mode != "serve" || m.MaxRanges != 32 {
 		t.Errorf("default mount = %+v", m)
 	}
-	if cfg.Server.GCPercent != 400 || cfg.Server.MemoryLimit != rangeio.DefaultCacheBytes+256<<20 {
+	if cfg.Server.GCPercent != 100 || cfg.Server.MemoryLimit != rangeio.DefaultCacheBytes+256<<20 {
 		t.Errorf("server defaults = %+v", cfg.Server)
 	}
 	// Keys left out map onto the libraries' zero values, their defaults.
