@@ -107,7 +107,7 @@ func (h *Handler) serveArchive(w http.ResponseWriter, r *http.Request, key, kind
 	}
 	info := storage.Info{Key: key, Size: a.Size(), ETag: a.ETag(), ContentType: archiveType}
 	obj := &archiveObject{Reader: a.Reader(ctx, archiveOpener{h: h, root: key}, h.sums), info: info}
-	h.serveObjectAs(w, r, key, info, obj, false, ContentDisposition(Attachment, archiveName(key)))
+	h.serveObjectAs(w, r, key, info, obj, false, ContentDisposition(Attachment, archiveName(key)), nil)
 }
 
 // acquireArchive takes one of the handler's archive tokens

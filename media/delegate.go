@@ -55,7 +55,7 @@ func (h *Handler) delegate(w http.ResponseWriter, r *http.Request, key string) {
 	if !ok {
 		return
 	}
-	if h.mayNeedFaststart(r, key, info) && h.serveOpened(w, r, key, true) {
+	if h.mayNeedFaststart(r, key, info) && h.serveOpened(w, r, key, true, nil) {
 		return
 	}
 	ct := delegatedType(key, info)

@@ -348,15 +348,11 @@ func (h *Handler) allowMethod(w http.ResponseWriter, r *http.Request) bool {
 
 func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 	if !h.opts.AllowHidden && hidden(key) {
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: refused a hidden name (Options.AllowHidden is off)",
-			slog.String("method", r.Method), slog.String("key", key))
-		writeStatus(w, r, http.StatusNotFound)
+		h.notFound(w, r, key, "media: refused a hidden name (Options.AllowHidden is off)")
 		return
 	}
 	if h.isShadowed(key) {
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "media: refused a key another handler serves (Options.Shadowed)",
-			slog.String("method", r.Method), slog.String("key", key))
-		writeStatus(w, r, http.StatusNotFound)
+		h.notFound(w, r, key, "media: refused a key another handler serves (Options.Shadowed)")
 		return
 	}
 	if kind, ok := archiveQuery(r); ok {
@@ -372,8 +368,21 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 	case ModeRedirect:
 		h.redirect(w, r, key)
 	default:
-		h.serve(w, r, key)
+		// serve, with the body sent from this frame (see bodyTail).
+		var tail bodyTail
+		h.serveOpened(w, r, key, false, &tail)
+		tail.send(h, w, r)
 	}
+}
+
+// notFound logs msg and answers 404. It is out of line so that its
+// logging does not widen serveKey's frame, which every response's body
+// is sent below (see bodyTail).
+//
+//go:noinline
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, key, msg string) {
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, msg, slog.String("method", r.Method), slog.String("key", key))
+	writeStatus(w, r, http.StatusNotFound)
 }
 
 var _ http.Handler = (*Handler)(nil)

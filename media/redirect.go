@@ -48,7 +48,7 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	if r.Method == http.MethodHead {
-		h.serveObject(w, r, key, info, nil, false)
+		h.serveObject(w, r, key, info, nil, false, nil)
 		return
 	}
 	hdr := w.Header()

@@ -17,15 +17,56 @@ import (
 // replaced since Open ([storage.ErrChanged]) before anything is written
 // (a backend that remembers metadata for a moment can open a version that
 // is already gone), it opens the object again, once.
+//
+// The body of a single-span response is sent from this shallow frame
+// (see [bodyTail]), after the object was opened and its headers set.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, key string) {
-	h.serveOpened(w, r, key, false)
+	var tail bodyTail
+	h.serveOpened(w, r, key, false, &tail)
+	tail.send(h, w, r)
+}
+
+// bodyTail is the body of a single-span response left to be sent once
+// the deep frames that opened the object and wrote its headers have
+// returned. net/http writes the status line and headers with a 2.8 KiB
+// stack frame (chunkWriter.writeHeader) when the body's first byte goes
+// out; written from the bottom of the frames above (the server's
+// middleware, media's serve path: about 5 KiB), it made every
+// connection's goroutine stack grow from 8 to 16 KiB, which a connection
+// keeps while its transfer lasts: 8 MiB more for 1,000 slow readers.
+// Sent from here, it fits in 8 KiB (TestConnectionStack in cmd).
+type bodyTail struct {
+	obj    storage.Object // nil: nothing left to send
+	stream io.ReadCloser  // a stream already opened on obj (closed by send), or nil
+	key    string
+	off, n int64
+}
+
+// send writes the body the tail holds, if any, and closes what it holds.
+// A failure after the headers aborts the response ([Handler.abort]).
+func (t *bodyTail) send(h *Handler, w http.ResponseWriter, r *http.Request) {
+	if t.obj == nil {
+		return
+	}
+	defer t.obj.Close()
+	var err error
+	if t.stream != nil {
+		defer t.stream.Close()
+		_, err = rangeio.CopyStream(w, t.stream, t.n)
+	} else {
+		err = copyBody(w, t.obj, t.off, t.n)
+	}
+	if err != nil {
+		h.abort(r, t.key, err)
+	}
 }
 
 // serveOpened is serve; with onlyVirtual (a delegation mode with
 // faststart on) it answers only if the object is served as a virtual
 // faststart file, and otherwise writes nothing and returns false so that
-// the caller delegates it.
-func (h *Handler) serveOpened(w http.ResponseWriter, r *http.Request, key string, onlyVirtual bool) (served bool) {
+// the caller delegates it. With tail not nil, a single-span body may be
+// left in it for the caller to send (and the object to close).
+func (h *Handler) serveOpened(w http.ResponseWriter, r *http.Request, key string, onlyVirtual bool, tail *bodyTail) (served bool) {
 	for attempt := 0; ; attempt++ {
 		obj, err := h.b.Open(r.Context(), key)
 		if err != nil {
@@ -33,7 +74,11 @@ func (h *Handler) serveOpened(w http.ResponseWriter, r *http.Request, key string
 			return true
 		}
 		again, served := func() (again, served bool) {
-			defer obj.Close()
+			defer func() {
+				if tail == nil || tail.obj != obj {
+					obj.Close()
+				}
+			}()
 			info := obj.Info()
 			if info.IsDir {
 				h.fail(w, r, key, storage.ErrIsDir)
@@ -50,7 +95,10 @@ func (h *Handler) serveOpened(w http.ResponseWriter, r *http.Request, key string
 			if onlyVirtual && vobj == obj {
 				return false, false
 			}
-			return h.serveObject(w, r, key, vinfo, vobj, attempt == 0), true
+			if vobj != obj {
+				tail = nil // a virtual file is sent in place: it is not obj
+			}
+			return h.serveObject(w, r, key, vinfo, vobj, attempt == 0, tail), true
 		}()
 		if !again {
 			return served
@@ -75,19 +123,20 @@ var entityHeaders = []string{"Etag", "Last-Modified", "Cache-Control", "Accept-R
 // With mayRetry, a read before the status line that fails with
 // [storage.ErrChanged] writes nothing and returns true: the caller opens
 // the object again. Otherwise it returns false, the response written.
-func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool) (again bool) {
+func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool, tail *bodyTail) (again bool) {
 	if isVirtual(obj) {
 		report(r.Context(), StrategyFaststart)
 	} else {
 		report(r.Context(), StrategyServe)
 	}
-	return h.serveObjectAs(w, r, key, info, obj, mayRetry, "")
+	return h.serveObjectAs(w, r, key, info, obj, mayRetry, "", tail)
 }
 
 // serveObjectAs is serveObject with the Content-Disposition given (""
 // derives it from the request and the key) and no strategy reported, for
-// a generated object such as a folder's archive.
-func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool, disposition string) (again bool) {
+// a generated object such as a folder's archive. With tail not nil, a
+// single-span body of obj is left in it (see [bodyTail]) instead of sent.
+func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key string, info storage.Info, obj storage.Object, mayRetry bool, disposition string, tail *bodyTail) (again bool) {
 	hw := headerWriter{h: w.Header()}
 	useRange, done := h.preconditions(w, r, &hw, info)
 	if done {
@@ -151,7 +200,9 @@ func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key stri
 			if err != nil {
 				return failBeforeHeader(err)
 			}
-			defer stream.Close()
+			if tail == nil {
+				defer stream.Close()
+			}
 		}
 	}
 	switch len(ranges) {
@@ -171,6 +222,13 @@ func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key stri
 		w.WriteHeader(http.StatusPartialContent)
 	}
 	if r.Method == http.MethodHead || obj == nil {
+		if stream != nil && tail != nil {
+			stream.Close()
+		}
+		return false
+	}
+	if tail != nil && m == nil && gen == nil {
+		*tail = bodyTail{obj: obj, stream: stream, key: key, off: off, n: n}
 		return false
 	}
 	switch {

@@ -347,9 +347,18 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errNoMount):
 		http.Error(w, "404 not found", http.StatusNotFound)
 	default:
-		rt.log.Info("refused key", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-		http.Error(w, "404 not found", http.StatusNotFound)
+		rt.refuse(w, r, err)
 	}
+}
+
+// refuse logs a path no mount may serve and answers 404. It is out of
+// line so that its logging does not widen ServeHTTP's frame, which every
+// response's body is sent below (see media's bodyTail).
+//
+//go:noinline
+func (rt *router) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	rt.log.Info("refused key", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	http.Error(w, "404 not found", http.StatusNotFound)
 }
 
 // Handler is the whole server's http.Handler.
