@@ -2,10 +2,17 @@ package media_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/rangeserve/rangeserve/internal/testenv"
 	"github.com/rangeserve/rangeserve/media"
@@ -76,3 +83,118 @@ func TestArchiveS3(t *testing.T) {
 	}
 	readZip(t, rec.Body.Bytes(), files, nil)
 }
+
+// TestArchiveS3StoredCRC32 archives a folder of objects uploaded to MinIO
+// with CRC32 checksums. A fresh handler asked for the archive's central
+// directory (which holds every entry's CRC-32) takes the CRC-32s from the
+// stored checksums that Open's HEAD returns: it fetches none of the
+// objects' bytes before the response's first byte (reading them would
+// fetch their total). The central directory equals the one a whole
+// download computes from the bytes, and the archive reads back with
+// archive/zip, which checks every entry's CRC-32.
+func TestArchiveS3StoredCRC32(t *testing.T) {
+	testenv.Short(t, "starts MinIO")
+	m := testenv.StartMinIO(t)
+	const bucket = "archive"
+	m.MakeBucket(t, bucket)
+	_, files := archiveTree(t, 300<<10)
+	var total int64
+	for name, data := range files {
+		m.PutChecksum(t, bucket, "album/"+name, data, minio.ChecksumCRC32, 0)
+		total += int64(len(data))
+	}
+
+	// got counts the object bytes GETs bring from MinIO (not listings,
+	// nor the bucket's location lookup).
+	var got, gets atomic.Int64
+	count := func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(r)
+			if err == nil && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/"+bucket+"/album/") {
+				gets.Add(1)
+				resp.Body = &countingBody{ReadCloser: resp.Body, n: &got}
+			}
+			return resp, err
+		})
+	}
+	newBackend := func() *s3.Backend {
+		b, err := s3.New(t.Context(), s3.Options{
+			Endpoint: m.Endpoint, Bucket: bucket, AccessKey: m.AccessKey, SecretKey: m.SecretKey,
+			PathStyle: true, DisableTLS: true, Timeout: 10 * time.Second, WrapTransport: count,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	full := serve(http.StripPrefix("/m", newHandler(t, newBackend(), media.Options{})), "GET", "/m/album/?archive=zip", nil)
+	if full.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", full.Code, full.Body)
+	}
+	data := full.Body.Bytes()
+	readZip(t, data, files, nil)
+	t.Logf("whole archive: %d bytes; fetched %d object bytes in %d GETs", len(data), got.Load(), gets.Load())
+	// The classic end record (no comment, no ZIP64 for this size) gives
+	// the central directory's offset.
+	eocd := data[len(data)-22:]
+	if binary.LittleEndian.Uint32(eocd) != 0x06054b50 {
+		t.Fatalf("no end of central directory record at the end of the archive")
+	}
+	cd := int64(binary.LittleEndian.Uint32(eocd[16:]))
+
+	// A fresh backend and handler: no CRC-32 is known yet.
+	got.Store(0)
+	gets.Store(0)
+	h := http.StripPrefix("/m", newHandler(t, newBackend(), media.Options{}))
+	r := httptest.NewRequest("GET", "/m/album/?archive=zip", nil)
+	r.Header.Set("Range", fmt.Sprintf("bytes=%d-", cd))
+	r.Header.Set("If-Range", full.Header().Get("Etag"))
+	w := &firstByteRecorder{ResponseRecorder: httptest.NewRecorder(), fetched: &got, before: -1}
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusPartialContent || !bytes.Equal(w.Body.Bytes(), data[cd:]) {
+		t.Fatalf("central directory (bytes %d-): status %d, %d bytes; differs from the whole archive's", cd, w.Code, w.Body.Len())
+	}
+	t.Logf("central directory (%d bytes): fetched %d object bytes before its first byte (%d in all, %d GETs); the objects hold %d",
+		len(data)-int(cd), w.before, got.Load(), gets.Load(), total)
+	if w.before < 0 || w.before >= total {
+		t.Errorf("central directory: fetched %d object bytes before the first byte; want fewer than the objects' %d", w.before, total)
+	}
+	if w.before != 0 {
+		t.Errorf("central directory: fetched %d object bytes before the first byte; with every CRC-32 stored, want none", w.before)
+	}
+}
+
+// countingBody adds the bytes read from a response body to n.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// firstByteRecorder notes in before how many bytes fetched counted when
+// the first byte of the body was written.
+type firstByteRecorder struct {
+	*httptest.ResponseRecorder
+	fetched *atomic.Int64
+	before  int64 // -1 until the first byte
+}
+
+func (w *firstByteRecorder) Write(p []byte) (int, error) {
+	if w.before < 0 && len(p) > 0 {
+		w.before = w.fetched.Load()
+	}
+	return w.ResponseRecorder.Write(p)
+}
+
+func (w *firstByteRecorder) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+// roundTripFunc adapts a function to http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -128,6 +128,40 @@ func (m *MinIO) Client(t testing.TB) *minio.Client {
 	return c
 }
 
+// ChecksumClient returns a minio-go client like [MinIO.Client]'s but with
+// trailing headers enabled, which minio-go needs to upload with
+// PutObjectOptions.Checksum (the checksum is sent as a trailer and the
+// server stores it). A new client is returned on every call.
+func (m *MinIO) ChecksumClient(t testing.TB) *minio.Client {
+	t.Helper()
+	c, err := minio.New(m.Endpoint, &minio.Options{
+		Creds:           credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
+		Region:          MinIORegion,
+		BucketLookup:    minio.BucketLookupPath,
+		TrailingHeaders: true,
+	})
+	if err != nil {
+		t.Fatalf("testenv: minio client: %v", err)
+	}
+	return c
+}
+
+// PutChecksum stores data under bucket/key with the checksum cs (for
+// example minio.ChecksumFullObjectCRC32) through [MinIO.ChecksumClient],
+// in parts of partSize bytes when partSize is not 0 (a multipart upload),
+// failing the test on error.
+func (m *MinIO) PutChecksum(t testing.TB, bucket, key string, data []byte, cs minio.ChecksumType, partSize uint64) minio.UploadInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	info, err := m.ChecksumClient(t).PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{Checksum: cs, PartSize: partSize})
+	if err != nil {
+		t.Fatalf("testenv: put %s/%s with checksum %v: %v", bucket, key, cs, err)
+	}
+	return info
+}
+
 // MakeBucket creates the bucket name, failing the test on error.
 func (m *MinIO) MakeBucket(t testing.TB, name string) {
 	t.Helper()

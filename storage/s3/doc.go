@@ -6,7 +6,9 @@
 // work ([New]), ranged reads ([Object].ReadAt issues exactly one ranged GET
 // per call, [Object].ReadRange one per span, both pinned to the ETag seen
 // at Open with If-Match, through the optional block cache), a short-lived
-// memory of objects' metadata ([Options].StatTTL), listing one level under a prefix ([Backend].List)
+// memory of objects' metadata ([Options].StatTTL), the full-object CRC32
+// checksum an object was uploaded with, asked for on Open's HEAD
+// ([Object].StoredCRC32), listing one level under a prefix ([Backend].List)
 // and presigned GET URLs ([Backend].PresignGet). It translates S3 errors
 // into the sentinels of package storage at its edge, so callers never see
 // minio-go types: NoSuchKey and NoSuchBucket satisfy

@@ -31,12 +31,26 @@ type Object struct {
 	info storage.Info
 	etag string      // info.ETag without quotes, for If-Match
 	r    io.ReaderAt // rawReader, or the cache wrapping it
+	// crc is the full-object CRC-32 Open's HEAD reported, when hasCRC.
+	crc    uint32
+	hasCRC bool
 
 	closed atomic.Bool
 }
 
 // Info returns what Open's HEAD request reported, with the ETag quoted.
 func (o *Object) Info() storage.Info { return o.info }
+
+// StoredCRC32 returns the CRC-32 (IEEE) of the object's bytes that the
+// store keeps, as Open's HEAD reported it: objects uploaded with a
+// full-object CRC32 checksum have one (a single PUT, or a multipart
+// upload with checksum type FULL_OBJECT). ok is false for objects
+// uploaded without, with another algorithm, or with a composite multipart
+// checksum (a CRC of the parts' CRCs). It costs no request, and it
+// describes the version [Object.Info] does: both come from the same HEAD
+// (or the same stat cache entry). It implements zipstream.StoredCRC32,
+// which lets a folder archive skip reading the object to compute it.
+func (o *Object) StoredCRC32() (crc uint32, ok bool) { return o.crc, o.hasCRC }
 
 // Close marks the object closed; later ReadAt calls fail with
 // fs.ErrClosed. It also closes the cache's reader, if it has a Close

@@ -3,6 +3,8 @@ package s3
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -311,27 +313,66 @@ func (b *Backend) objectName(op, key string) (string, error) {
 
 // Stat returns the Info of the object under key with one HEAD request.
 func (b *Backend) Stat(ctx context.Context, key string) (storage.Info, error) {
-	return b.stat(ctx, "stat", key)
+	m, err := b.stat(ctx, "stat", key)
+	return m.info, err
 }
 
-func (b *Backend) stat(ctx context.Context, op, key string) (storage.Info, error) {
+// meta is what one HEAD tells of an object, as the stat cache keeps it.
+type meta struct {
+	info   storage.Info
+	crc    uint32 // the stored full-object CRC-32, when hasCRC
+	hasCRC bool
+}
+
+// stat sends the HEAD of Stat and Open, or takes its answer from the stat
+// cache. The HEAD asks for the object's stored checksums
+// (x-amz-checksum-mode: ENABLED), so that Open learns a full-object CRC-32
+// without a request of its own (see [Object.StoredCRC32]).
+func (b *Backend) stat(ctx context.Context, op, key string) (meta, error) {
 	name, err := b.objectName(op, key)
 	if err != nil {
-		return storage.Info{}, err
+		return meta{}, err
 	}
 	now := time.Now()
-	if info, ok := b.stats.get(name, now); ok {
-		return info, nil
+	if m, ok := b.stats.get(name, now); ok {
+		return m, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	oi, err := b.client.StatObject(rctx, b.bucket, name, minio.StatObjectOptions{})
+	oi, err := b.client.StatObject(rctx, b.bucket, name, minio.StatObjectOptions{Checksum: true})
 	if err != nil {
-		return storage.Info{}, b.translate(rctx, op, key, err)
+		return meta{}, b.translate(rctx, op, key, err)
 	}
-	info := infoFrom(key, oi)
-	b.stats.put(name, info, now)
-	return info, nil
+	m := meta{info: infoFrom(key, oi)}
+	m.crc, m.hasCRC = fullObjectCRC32(oi)
+	b.stats.put(name, m, now)
+	return m, nil
+}
+
+// fullObjectCRC32 returns the CRC-32 (IEEE) of the object's bytes that the
+// store reported on a HEAD sent with x-amz-checksum-mode: ENABLED: a CRC32
+// checksum (base64 of 4 big-endian bytes) of type FULL_OBJECT, or of no
+// stated type as stores that predate checksum types answer for a single
+// PUT. A composite checksum of a multipart upload (type COMPOSITE, or a
+// value with a "-N" part count) is a CRC of the parts' checksums, not of
+// the bytes, and is refused, as are other algorithms (CRC32C, CRC64NVME,
+// SHA-256...: their fields are not looked at) and values that do not
+// decode to 4 bytes.
+func fullObjectCRC32(oi minio.ObjectInfo) (uint32, bool) {
+	v := strings.TrimSpace(oi.ChecksumCRC32)
+	if v == "" || strings.Contains(v, "-") {
+		return 0, false
+	}
+	switch strings.ToUpper(strings.TrimSpace(oi.ChecksumMode)) {
+	case "", "FULL_OBJECT":
+	default:
+		return 0, false
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(v)
+	if err != nil || len(raw) != 4 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(raw), true
 }
 
 // Open stats the object under key (so that a missing or refused key fails
@@ -343,17 +384,20 @@ func (b *Backend) stat(ctx context.Context, op, key string) (storage.Info, error
 // object of its own) reports storage.ErrNotExist, not storage.ErrIsDir:
 // telling them apart would cost a listing request on every miss.
 func (b *Backend) Open(ctx context.Context, key string) (storage.Object, error) {
-	info, err := b.stat(ctx, "open", key)
+	m, err := b.stat(ctx, "open", key)
 	if err != nil {
 		return nil, err
 	}
+	info := m.info
 	o := &Object{
-		b:    b,
-		ctx:  ctx,
-		key:  key,
-		name: b.prefix + key,
-		info: info,
-		etag: strings.Trim(info.ETag, `"`),
+		b:      b,
+		ctx:    ctx,
+		key:    key,
+		name:   b.prefix + key,
+		info:   info,
+		etag:   strings.Trim(info.ETag, `"`),
+		crc:    m.crc,
+		hasCRC: m.hasCRC,
 	}
 	o.r = rawReader{o}
 	if b.cache != nil && info.Size > 0 && o.etag != "" {

@@ -3,15 +3,13 @@ package s3
 import (
 	"sync"
 	"time"
-
-	"github.com/rangeserve/rangeserve/storage"
 )
 
 // statCacheMax bounds the number of remembered objects.
 const statCacheMax = 16384
 
-// statCache remembers the Info of recently opened objects for a short
-// time, so that a player's burst of range requests costs one HEAD rather
+// statCache remembers the metadata of recently opened objects for a
+// short time, so that a player's burst of range requests costs one HEAD rather
 // than one per request. Only found objects are remembered. An entry is
 // dropped when a read pinned to its ETag finds the object replaced
 // (ErrChanged), so a replaced object is seen again at the next request.
@@ -23,7 +21,7 @@ type statCache struct {
 }
 
 type statEntry struct {
-	info    storage.Info
+	meta    meta
 	expires time.Time
 }
 
@@ -34,20 +32,20 @@ func newStatCache(ttl time.Duration) *statCache {
 	return &statCache{ttl: ttl, m: make(map[string]statEntry)}
 }
 
-func (c *statCache) get(name string, now time.Time) (storage.Info, bool) {
+func (c *statCache) get(name string, now time.Time) (meta, bool) {
 	if c == nil {
-		return storage.Info{}, false
+		return meta{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[name]
 	if !ok || !now.Before(e.expires) {
-		return storage.Info{}, false
+		return meta{}, false
 	}
-	return e.info, true
+	return e.meta, true
 }
 
-func (c *statCache) put(name string, info storage.Info, now time.Time) {
+func (c *statCache) put(name string, m meta, now time.Time) {
 	if c == nil {
 		return
 	}
@@ -66,7 +64,7 @@ func (c *statCache) put(name string, info storage.Info, now time.Time) {
 			delete(c.m, k)
 		}
 	}
-	c.m[name] = statEntry{info: info, expires: now.Add(c.ttl)}
+	c.m[name] = statEntry{meta: m, expires: now.Add(c.ttl)}
 }
 
 // drop forgets name if its entry has etag (the version found replaced).
@@ -76,7 +74,7 @@ func (c *statCache) drop(name, etag string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.m[name]; ok && e.info.ETag == etag {
+	if e, ok := c.m[name]; ok && e.meta.info.ETag == etag {
 		delete(c.m, name)
 	}
 }
