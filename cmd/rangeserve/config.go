@@ -140,7 +140,7 @@ type ServerConfig struct {
 	// GCPercent is the Go garbage collector's GOGC. Default 100, Go's
 	// own: a file server's live heap is a few MiB, and the heap grows to
 	// (1 + GCPercent/100) times it between collections and stays resident
-	// after a burst. 400 cut the CPU per small request by 4-9% on the
+	// after a burst. 400 cut the CPU per small request by 4-12% on the
 	// benchmark machine but raised the RSS after a burst of small
 	// requests from 22.6 to 34.6 MiB (1.25x -> 1.9x nginx's; see
 	// BENCHMARKS.md), so it is a knob, not the default. The GOGC
