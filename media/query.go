@@ -84,7 +84,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, key string)
 		h.badRequest(w, r, key, "400 format must be ndjson or json\n", "format", f)
 		return true
 	}
-	if accepts(r, NDJSONType) && (folder || h.isDir(r, key)) {
+	if Accepts(r, NDJSONType) && (folder || h.isDir(r, key)) {
 		h.serveNDJSON(w, r, key)
 		return true
 	}
@@ -103,7 +103,7 @@ func (h *Handler) isDir(r *http.Request, key string) bool {
 // redirectToUI answers a browser's request for a folder with 302 to the
 // web UI (Options.UIURL) showing it, and reports whether it did.
 func (h *Handler) redirectToUI(w http.ResponseWriter, r *http.Request) bool {
-	if h.opts.UIURL == "" || !accepts(r, "text/html") {
+	if h.opts.UIURL == "" || !Accepts(r, "text/html") {
 		return false
 	}
 	p := requestPath(r)
@@ -150,9 +150,11 @@ func (h *Handler) oneObject(w http.ResponseWriter, r *http.Request, key, what st
 	return true
 }
 
-// accepts reports whether the request's Accept header names typ (exactly,
-// not through a wildcard) with a quality above zero.
-func accepts(r *http.Request, typ string) bool {
+// Accepts reports whether the request's Accept header names typ, a
+// lower-case media type such as "text/html" (exactly, not through a
+// wildcard), with a quality above zero. It is the one reading of Accept
+// for whatever routes by it (the web UI's redirects, NDJSON listings).
+func Accepts(r *http.Request, typ string) bool {
 	for _, v := range r.Header.Values("Accept") {
 		if acceptsType(v, typ) {
 			return true

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -134,24 +133,7 @@ func (c *Config) mediaOrigins() []string {
 // wantsUI reports whether r is a browser's request for a page: GET or
 // HEAD, with text/html in Accept at a quality above zero.
 func wantsUI(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	for _, v := range r.Header.Values("Accept") {
-		for part := range strings.SplitSeq(v, ",") {
-			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil || mt != "text/html" {
-				continue
-			}
-			if q, ok := params["q"]; ok {
-				if f, err := strconv.ParseFloat(q, 64); err != nil || !(f > 0) {
-					continue
-				}
-			}
-			return true
-		}
-	}
-	return false
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && media.Accepts(r, "text/html")
 }
 
 // folderPage sends a browser's request for a folder (a path ending in
