@@ -222,10 +222,7 @@ func (h *Handler) serveObjectAs(w http.ResponseWriter, r *http.Request, key stri
 		w.WriteHeader(http.StatusPartialContent)
 	}
 	if r.Method == http.MethodHead || obj == nil {
-		if stream != nil && tail != nil {
-			stream.Close()
-		}
-		return false
+		return false // (no stream is opened for these)
 	}
 	if tail != nil && m == nil && gen == nil {
 		*tail = bodyTail{obj: obj, stream: stream, key: key, off: off, n: n}

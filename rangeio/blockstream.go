@@ -10,6 +10,9 @@ import (
 
 // Span streams (see [cachedReader.ReadRange]).
 const (
+	// maxRunScan bounds how many blocks ahead a stream's fetcher looks,
+	// under the cache's lock, for the end of a run of missing blocks.
+	maxRunScan = 1024
 	// maxBatch bounds how many blocks a stream's fetcher claims at once.
 	maxBatch = 16
 	// syncSpan is the largest span, in bytes, a stream fetches before it
@@ -423,7 +426,16 @@ func (s *spanStream) fetchClaimed(cl claimed, last int64) (*block, error) {
 		fresh := false
 		if s.body == nil || s.at.idx != idx {
 			s.setBody(nil)
-			runEnd := c.missingRun(w, idx+1, last+1)
+			// The run ends at the first block found resident or in
+			// flight; the search holds the cache's lock, so it looks at
+			// most maxRunScan blocks ahead, and a run with none found
+			// there goes on to the span's end (blocks that turn out
+			// resident later are passed over, see pass).
+			scanEnd := min(last+1, idx+1+maxRunScan)
+			runEnd := c.missingRun(w, idx+1, scanEnd)
+			if runEnd == scanEnd {
+				runEnd = last + 1
+			}
 			off := idx * c.bs
 			c.backendReads.Add(1)
 			var body io.ReadCloser

@@ -170,8 +170,10 @@ func TestSignedLinks(t *testing.T) {
 		if c.query != "" {
 			q = c.query + "&" + q
 		}
-		if r := get(t, srv.URL+c.path+"?"+q, h); r.StatusCode != 200 || len(r.Body) == 0 {
-			t.Errorf("scope link for the folder, %s: %d %q, want 200", c.name, r.StatusCode, r.Body)
+		// Each answer names the folder's file: the ZIP's headers, the
+		// listings' entries.
+		if r := get(t, srv.URL+c.path+"?"+q, h); r.StatusCode != 200 || !bytes.Contains(r.Body, []byte("notes.txt")) {
+			t.Errorf("scope link for the folder, %s: %d %q, want 200 naming notes.txt", c.name, r.StatusCode, r.Body)
 		}
 	}
 	if !strings.Contains(logs.String(), "share a folder with a scope link") {
